@@ -87,7 +87,7 @@ func (e *Error) name() string {
 	if e.Name != "" {
 		return e.Name
 	}
-	return e.Code.String()
+	return codeNames[e.Code]
 }
 
 // Is reports whether target is an *Error with the same Code, or, when target
