@@ -30,3 +30,20 @@ type AccessToken struct {
 type Credential interface {
 	Token(ctx context.Context, audience string) (AccessToken, error)
 }
+
+// Compile-time checks that the credentials of this package are Credentials.
+var (
+	_ Credential = (*SharedAccessKeyCredential)(nil)
+	_ Credential = (*SASCredential)(nil)
+	_ Credential = (*TokenCredential)(nil)
+)
+
+// AuthorizationHeader returns the value of the HTTP Authorization header for
+// tok: the SAS token as is ("SharedAccessSignature sr=…"), or "Bearer <jwt>"
+// for a token of [TokenTypeJWT].
+func AuthorizationHeader(tok AccessToken) string {
+	if tok.Type == TokenTypeJWT {
+		return "Bearer " + tok.Value
+	}
+	return tok.Value
+}
