@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,6 +157,9 @@ type Request struct {
 	Retry RetryMode
 	// Timeout, when positive, bounds each attempt.
 	Timeout time.Duration
+	// Statuses lists non-2xx statuses whose answer the caller decodes itself
+	// (the bulk registry API answers 400 with per-device results).
+	Statuses []int
 }
 
 // Response is a successful answer.
@@ -241,7 +245,7 @@ func (p *Pipeline) attempt(ctx context.Context, req *Request, body []byte, reque
 	}
 	r := p.client.R().
 		SetContext(ctx).
-		SetHeader("Authorization", authorizationHeader(tok)).
+		SetHeader("Authorization", auth.AuthorizationHeader(tok)).
 		SetHeader("Request-Id", requestID).
 		SetHeader("User-Agent", p.userAgent).
 		SetHeader("Accept", "application/json").
@@ -281,7 +285,7 @@ func (p *Pipeline) attempt(ctx context.Context, req *Request, body []byte, reque
 	p.log(ctx, "iothub: request", slog.String("method", req.Method), slog.String("path", req.Path),
 		slog.Int("status", status), slog.Int("attempt", attempt+1), slog.Duration("elapsed", elapsed),
 		slog.String("request_id", requestID))
-	if status < 200 || status > 299 {
+	if (status < 200 || status > 299) && !slices.Contains(req.Statuses, status) {
 		return nil, DecodeError(status, resp.Header(), resp.Body())
 	}
 	return &Response{StatusCode: status, Header: resp.Header(), Body: resp.Body()}, nil
@@ -311,10 +315,3 @@ func (discardLogger) Errorf(string, ...any) {}
 func (discardLogger) Warnf(string, ...any)  {}
 func (discardLogger) Debugf(string, ...any) {}
 
-// TODO(auth): replace with auth.AuthorizationHeader once it lands.
-func authorizationHeader(tok auth.AccessToken) string {
-	if tok.Type == auth.TokenTypeJWT {
-		return "Bearer " + tok.Value
-	}
-	return tok.Value
-}

@@ -1,0 +1,28 @@
+package ids
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/iotkit-go/iothub"
+)
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	good := []string{"d1", "a-b.c%d_e*f?g!h(i)j,k:l=m@n$o'p", strings.Repeat("x", 128)}
+	for _, id := range good {
+		assert.NoError(t, Device(id), id)
+		assert.NoError(t, Module("dev", id), id)
+	}
+	bad := []string{"", strings.Repeat("x", 129), "a b", "a/b", "a#b", "é", "a\x00", "a+b", "a&b"}
+	for _, id := range bad {
+		err := Device(id)
+		assert.ErrorIs(t, err, iothub.ErrArgumentInvalid, "%q", id)
+		assert.ErrorIs(t, Module("dev", id), iothub.ErrArgumentInvalid, "%q", id)
+		assert.ErrorIs(t, Module(id, "m"), iothub.ErrArgumentInvalid, "%q", id)
+	}
+	assert.Contains(t, Device("a/b").Error(), `'/'`)
+	assert.Contains(t, Check("module", "").Error(), "module id is empty")
+}
