@@ -278,6 +278,9 @@ func endpointHost(endpoint string) (string, error) {
 // checkHost accepts "host", "host:port", "[ipv6]:port" and a bare IPv6
 // address.
 func checkHost(hostport string) error {
+	if strings.Contains(hostport, "://") {
+		return problem("is a URL; give the host name alone (myhub.azure-devices.net)")
+	}
 	host, port, err := splitHostPort(hostport)
 	if err != nil {
 		return err
