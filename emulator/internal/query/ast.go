@@ -133,6 +133,7 @@ type Query struct {
 	text      string
 	source    Source
 	selectAll bool
+	starPos   int
 	top       int // -1 when there is no TOP
 	items     []selectItem
 	where     expr // nil when there is no WHERE

@@ -30,7 +30,7 @@ func (p *parser) check(q *Query) error {
 	}
 	if q.aggregate {
 		if q.selectAll {
-			return p.errorf(0, "SELECT * cannot be combined with GROUP BY")
+			return p.errorf(q.starPos, "SELECT * cannot be combined with GROUP BY")
 		}
 		grouped := map[string]bool{}
 		for _, g := range q.groupBy {

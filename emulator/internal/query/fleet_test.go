@@ -48,18 +48,16 @@ func (s *memStore) delete(key string) {
 }
 
 func (s *memStore) Scan(after string, fn func(string, map[string]any) bool) {
+	// The lock is held for the scan: fn must not modify the store. Changes
+	// between pages are what the paging tests exercise.
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	i, found := slices.BinarySearch(s.keys, after)
 	if found {
 		i++
 	}
-	keys := slices.Clone(s.keys[i:])
-	s.mu.Unlock()
-	for _, k := range keys {
-		s.mu.Lock()
-		d, ok := s.docs[k]
-		s.mu.Unlock()
-		if ok && !fn(k, d) {
+	for _, k := range s.keys[i:] {
+		if !fn(k, s.docs[k]) {
 			return
 		}
 	}

@@ -205,7 +205,7 @@ func (p *parser) query() (*Query, error) {
 
 func (p *parser) selectList(q *Query) error {
 	if p.tok.kind == tokStar {
-		q.selectAll = true
+		q.selectAll, q.starPos = true, p.tok.pos
 		return p.advance()
 	}
 	for {
@@ -260,7 +260,7 @@ func (p *parser) selectItem() (selectItem, error) {
 		if err := p.advance(); err != nil {
 			return item, err
 		}
-		if p.tok.kind != tokIdent {
+		if p.tok.kind != tokIdent || reserved[strings.ToUpper(p.tok.text)] {
 			return item, p.errorf(p.tok.pos, "expected an alias after AS, found %s", p.describe())
 		}
 		item.alias = p.tok.text

@@ -107,7 +107,11 @@ func queryCases() []queryCase {
 		{name: "IS_BOOL and bool literal", query: "SELECT * FROM devices WHERE IS_BOOL(properties.reported.online) AND properties.reported.online = true", want: devicesWhere(func(d map[string]any) bool { v, _ := get(d, "properties", "reported", "online"); return v == true })},
 		{name: "IS_OBJECT", query: "SELECT * FROM devices WHERE IS_OBJECT(tags.location)", want: devicesWhere(func(map[string]any) bool { return false })},
 		{name: "IS_OBJECT nested", query: "SELECT * FROM devices WHERE is_object(properties.reported.nested.sensor)", want: devicesWhere(func(map[string]any) bool { return true })},
-		{name: "IS_ARRAY", query: "SELECT * FROM devices WHERE IS_ARRAY(properties.reported.ips)", want: devicesWhere(func(d map[string]any) bool { v, _ := get(d, "properties", "reported", "ips"); _, ok := v.([]any); return ok })},
+		{name: "IS_ARRAY", query: "SELECT * FROM devices WHERE IS_ARRAY(properties.reported.ips)", want: devicesWhere(func(d map[string]any) bool {
+			v, _ := get(d, "properties", "reported", "ips")
+			_, ok := v.([]any)
+			return ok
+		})},
 		{name: "IS_PRIMITIVE", query: "SELECT * FROM devices WHERE IS_PRIMITIVE(properties.reported.fw)", want: devicesWhere(func(d map[string]any) bool { _, ok := get(d, fw...); return ok })},
 		{name: "string equality never matches numbers", query: "SELECT * FROM devices WHERE properties.reported.fw = '1.0'", want: devicesWhere(strIs("1.0", fw...))},
 		{name: "number equality never matches strings", query: "SELECT * FROM devices WHERE properties.reported.fw = 1", want: devicesWhere(numIs(func(n float64) bool { return n == 1 }, fw...))},
@@ -174,7 +178,11 @@ func queryCases() []queryCase {
 			})
 		}},
 		{name: "GROUP BY bool with a missing group", query: "SELECT capabilities.iotEdge AS edge, COUNT() AS n FROM devices GROUP BY capabilities.iotEdge", unordered: true, want: func(f *fleet) []map[string]any {
-			return countBy(f.devices, func(d map[string]any) map[string]any { r := map[string]any{}; optional(r, "edge", d, "capabilities", "iotEdge"); return r })
+			return countBy(f.devices, func(d map[string]any) map[string]any {
+				r := map[string]any{}
+				optional(r, "edge", d, "capabilities", "iotEdge")
+				return r
+			})
 		}},
 		{name: "TOP over groups", query: "SELECT TOP 2 tags.building AS b, COUNT() AS n FROM devices WHERE IS_DEFINED(tags.building) GROUP BY tags.building", want: func(f *fleet) []map[string]any {
 			var out []map[string]any
