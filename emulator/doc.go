@@ -1,0 +1,38 @@
+// Package emulator runs an Azure IoT Hub in the calling process, for tests,
+// demos and local development with no Azure subscription. It is shaped like
+// net/http/httptest: [Start] one per test, point a client at
+// [Emulator.ConnectionString] (or [Emulator.URL] and [Emulator.Client]),
+// and [Emulator.Close] it at the end.
+//
+//	e, err := emulator.Start(ctx, nil)
+//	if err != nil { … }
+//	defer e.Close()
+//	client := registry.NewFromConnectionString(e.ConnectionString(), …)
+//
+// The emulator is a product, not a mock: it serves the hub's REST API
+// (identity registry, bulk operations, modules, twins, statistics) with the
+// paths, JSON shapes and api-version of the service's own REST definition,
+// and it enforces the hub's rules with the hub's status codes, error codes
+// and error bodies: shared access signatures checked on every request
+// against the policies' keys, expiry, audience and rights (401002); id
+// syntax (400004); ETags and If-Match (412001); 409001/409301 for
+// duplicates; 404001/404010 for missing identities; twin limits (8 KB of
+// tags, 32 KB of desired and of reported properties, depth 10, property
+// names, 4 KB values); at most 100 entries per bulk call.
+//
+// Everything listens on one TCP port: the first bytes of each connection
+// (after the TLS handshake, when [Options].TLS is set) decide whether it is
+// HTTP or AMQP (and, later, MQTT). With TLS the emulator generates its own
+// CA; [Emulator.Client] and [Emulator.TLSConfig] trust it and
+// [Emulator.CACertPEM] hands it to other processes. Without TLS the
+// connection strings carry UseDevelopmentEmulator=true, which tells this
+// SDK's clients to use plain TCP.
+//
+// Tests of retries and error paths use [Emulator.InjectFault] to make the
+// next requests fail (429001 with Retry-After, 503001, …) or slow down, and
+// [Emulator.RequestCount] or [Emulator.Requests] to see what the client
+// sent.
+//
+// The emulator keeps everything in memory and forgets it at Close. It has
+// no global state: any number of emulators can run side by side.
+package emulator

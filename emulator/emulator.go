@@ -1,0 +1,324 @@
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iotkit-go/iothub/emulator/internal/registry"
+)
+
+// Options configure an emulator. A nil *Options accepts the defaults.
+type Options struct {
+	// HubName is the name of the emulated hub; tokens whose resource is
+	// <HubName>.azure-devices.net are accepted besides HostName(). Default:
+	// "emulator".
+	HubName string
+	// Addr is the TCP address to listen on. Default: "127.0.0.1:0" (a free
+	// port on the loopback interface).
+	Addr string
+	// TLS serves TLS on the port, with a CA and a server certificate
+	// (ECDSA P-256, for 127.0.0.1, ::1 and localhost) generated at Start;
+	// Client and TLSConfig trust it and CACertPEM returns it. Default:
+	// false (plain TCP, and UseDevelopmentEmulator=true in the connection
+	// strings).
+	TLS bool
+	// Policies are the hub's shared access policies; keys left empty are
+	// generated. Default: DefaultPolicies() with generated keys.
+	Policies []Policy
+	// Devices are registered at Start. Default: none.
+	Devices []DeviceSeed
+	// Logger receives the emulator's diagnostics (never keys or tokens).
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+// DeviceSeed is a device registered when the emulator starts.
+type DeviceSeed struct {
+	// DeviceID is the device's id.
+	DeviceID string
+	// PrimaryKey and SecondaryKey are its symmetric keys (base64).
+	// Default: generated.
+	PrimaryKey, SecondaryKey string
+	// Disabled registers the device with status disabled. Default: enabled.
+	Disabled bool
+	// Modules are ids of modules to register on the device, with generated
+	// keys. Default: none.
+	Modules []string
+	// Tags and Desired are the twin's initial tags and desired properties;
+	// any JSON-encodable values. Default: none.
+	Tags, Desired map[string]any
+}
+
+// Emulator is an IoT Hub running in this process, on one TCP port that
+// serves the REST API (and, in later milestones, AMQP and MQTT). Start one
+// per test; it holds everything in memory and forgets it at Close.
+type Emulator struct {
+	hubName  string
+	tls      bool
+	logger   *slog.Logger
+	policies []Policy
+	now      func() time.Time
+	store    *registry.Store
+
+	certs      *certificates
+	mux        *muxListener
+	httpServer *http.Server
+	client     *http.Client
+	serveDone  chan struct{}
+
+	faults faultSet
+	reqlog requestLog
+
+	// amqpHandler serves a connection whose first bytes are an AMQP
+	// protocol header; nil refuses AMQP.
+	amqpHandler atomic.Pointer[func(net.Conn)]
+	// bearer checks Entra ID tokens; nil refuses them.
+	bearer bearerAuthenticator
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts an emulator listening on opts.Addr. It returns once the
+// port is open; Close stops it. ctx bounds the start only.
+func Start(ctx context.Context, opts *Options) (*Emulator, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.HubName == "" {
+		o.HubName = "emulator"
+	}
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	policies, err := preparePolicies(o.Policies)
+	if err != nil {
+		return nil, err
+	}
+	e := &Emulator{
+		hubName:   o.HubName,
+		tls:       o.TLS,
+		logger:    o.Logger,
+		policies:  policies,
+		now:       time.Now,
+		store:     registry.New(nil),
+		serveDone: make(chan struct{}),
+	}
+	if err := e.seed(o.Devices); err != nil {
+		return nil, err
+	}
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listen on %s: %w", o.Addr, err)
+	}
+	var serverTLS *tls.Config
+	transport := &http.Transport{ForceAttemptHTTP2: false, MaxIdleConnsPerHost: 16}
+	if o.TLS {
+		host, _, _ := net.SplitHostPort(ln.Addr().String())
+		e.certs, err = newCertificates(o.HubName, host)
+		if err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		serverTLS = e.certs.serverConfig()
+		transport.TLSClientConfig = e.certs.clientConfig()
+	}
+	e.client = &http.Client{Transport: transport}
+	e.mux = newMuxListener(ln, serverTLS, &e.amqpHandler, e.logger)
+	e.httpServer = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelDebug),
+	}
+	e.mux.wg.Add(1)
+	go e.mux.serve()
+	go func() {
+		defer close(e.serveDone)
+		_ = e.httpServer.Serve(e.mux.http)
+	}()
+	e.logger.Info("emulator: started", "hub", e.hubName, "host", e.HostName(), "tls", e.tls)
+	return e, nil
+}
+
+// seed registers the devices of Options.Devices.
+func (e *Emulator) seed(seeds []DeviceSeed) error {
+	for _, d := range seeds {
+		status := registry.StatusEnabled
+		if d.Disabled {
+			status = registry.StatusDisabled
+		}
+		var a *registry.Auth
+		if d.PrimaryKey != "" || d.SecondaryKey != "" {
+			a = &registry.Auth{Type: registry.AuthSAS, PrimaryKey: d.PrimaryKey, SecondaryKey: d.SecondaryKey}
+			for _, k := range []*string{&a.PrimaryKey, &a.SecondaryKey} {
+				if *k == "" {
+					key, err := registry.NewKey()
+					if err != nil {
+						return err
+					}
+					*k = key
+				}
+			}
+		}
+		if _, _, err := e.store.PutDevice(registry.DeviceSpec{DeviceID: d.DeviceID, Status: status, Auth: a}, ""); err != nil {
+			return fmt.Errorf("emulator: seed device %q: %w", d.DeviceID, err)
+		}
+		for _, m := range d.Modules {
+			if _, _, err := e.store.PutModule(registry.ModuleSpec{DeviceID: d.DeviceID, ModuleID: m}, ""); err != nil {
+				return fmt.Errorf("emulator: seed module %q of device %q: %w", m, d.DeviceID, err)
+			}
+		}
+		if len(d.Tags) == 0 && len(d.Desired) == 0 {
+			continue
+		}
+		raw, err := json.Marshal(map[string]any{"tags": d.Tags, "properties": map[string]any{"desired": d.Desired}})
+		if err != nil {
+			return fmt.Errorf("emulator: seed twin of device %q: %w", d.DeviceID, err)
+		}
+		var body map[string]any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&body); err != nil {
+			return fmt.Errorf("emulator: seed twin of device %q: %w", d.DeviceID, err)
+		}
+		patch, err := registry.ParseTwinPatch(body)
+		if err == nil {
+			_, err = e.store.UpdateTwin(d.DeviceID, "", patch, "")
+		}
+		if err != nil {
+			return fmt.Errorf("emulator: seed twin of device %q: %w", d.DeviceID, err)
+		}
+	}
+	return nil
+}
+
+// HostName returns the host and port clients connect to, e.g.
+// "127.0.0.1:41234" (the HostName of connection strings).
+func (e *Emulator) HostName() string {
+	return e.mux.ln.Addr().String()
+}
+
+// HubName returns the name of the emulated hub.
+func (e *Emulator) HubName() string { return e.hubName }
+
+// URL returns the base URL of the REST API, e.g. "http://127.0.0.1:41234"
+// or "https://127.0.0.1:41234".
+func (e *Emulator) URL() string {
+	if e.tls {
+		return "https://" + e.HostName()
+	}
+	return "http://" + e.HostName()
+}
+
+// ConnectionString returns a connection string for the iothubowner policy
+// (or, when Options.Policies has none by that name, the first policy).
+// Without TLS it ends in ";UseDevelopmentEmulator=true", which tells the
+// SDK's clients to use plain TCP.
+func (e *Emulator) ConnectionString() string {
+	p, ok := e.policy("iothubowner")
+	if !ok {
+		p = e.policies[0]
+	}
+	return e.connectionString(p)
+}
+
+// PolicyConnectionString returns the connection string of the named
+// shared access policy, or an error if there is no such policy.
+func (e *Emulator) PolicyConnectionString(name string) (string, error) {
+	p, ok := e.policy(name)
+	if !ok {
+		return "", fmt.Errorf("emulator: no shared access policy is named %q", name)
+	}
+	return e.connectionString(p), nil
+}
+
+func (e *Emulator) connectionString(p Policy) string {
+	s := "HostName=" + e.HostName() + ";SharedAccessKeyName=" + p.Name + ";SharedAccessKey=" + p.PrimaryKey
+	if !e.tls {
+		s += ";UseDevelopmentEmulator=true"
+	}
+	return s
+}
+
+// Policies returns the hub's shared access policies, keys included.
+func (e *Emulator) Policies() []Policy {
+	return append([]Policy(nil), e.policies...)
+}
+
+// Client returns an HTTP client for the emulator: with TLS it trusts the
+// emulator's CA. Close closes its idle connections.
+func (e *Emulator) Client() *http.Client { return e.client }
+
+// TLSConfig returns a client TLS configuration that trusts the emulator's
+// CA, or nil when the emulator serves plain TCP.
+func (e *Emulator) TLSConfig() *tls.Config {
+	if e.certs == nil {
+		return nil
+	}
+	return e.certs.clientConfig()
+}
+
+// CACertPEM returns the emulator's CA certificate in PEM form, for clients
+// in other processes or languages to trust; nil without TLS.
+func (e *Emulator) CACertPEM() []byte {
+	if e.certs == nil {
+		return nil
+	}
+	return bytes.Clone(e.certs.caPEM)
+}
+
+// Shutdown stops the emulator: it stops accepting connections, waits for
+// the requests in flight to finish (or ctx to end) and closes every
+// connection. It returns ctx's error if ctx ended first.
+func (e *Emulator) Shutdown(ctx context.Context) error {
+	e.closeOnce.Do(func() {
+		var errs []error
+		if err := e.mux.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+		if err := e.httpServer.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			_ = e.httpServer.Close()
+		}
+		_ = e.mux.close()
+		<-e.serveDone
+		if t, ok := e.client.Transport.(*http.Transport); ok {
+			t.CloseIdleConnections()
+		}
+		e.closeErr = errors.Join(errs...)
+		e.logger.Info("emulator: stopped", "hub", e.hubName)
+	})
+	return e.closeErr
+}
+
+// Close stops the emulator, waiting for the requests in flight. It is
+// Shutdown without a deadline.
+func (e *Emulator) Close() {
+	_ = e.Shutdown(context.Background())
+}
+
+// setAMQPHandler installs the handler of AMQP connections (nil refuses
+// them).
+func (e *Emulator) setAMQPHandler(h func(net.Conn)) {
+	if h == nil {
+		e.amqpHandler.Store(nil)
+		return
+	}
+	e.amqpHandler.Store(&h)
+}

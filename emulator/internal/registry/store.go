@@ -1,0 +1,265 @@
+package registry
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Store is the in-memory identity registry. The zero value is not usable;
+// call New.
+type Store struct {
+	now func() time.Time
+
+	mu         sync.RWMutex
+	devices    map[string]*deviceRecord
+	deviceKeys []string // sorted device ids
+	moduleKeys []string // sorted ModuleKey(deviceID, moduleID)
+	seq        uint64   // source of ETags and generation ids
+	connected  int      // devices whose ConnectionState is Connected
+}
+
+// Options configure a Store.
+type Options struct {
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+}
+
+// New returns an empty Store.
+func New(opts *Options) *Store {
+	s := &Store{now: time.Now, devices: make(map[string]*deviceRecord)}
+	if opts != nil && opts.Now != nil {
+		s.now = opts.Now
+	}
+	return s
+}
+
+// Session is the per-device state of a connected (simulated or real)
+// device: later milestones keep the cloud-to-device queue and the open
+// links here. It lives and dies with the device identity.
+type Session struct {
+	// Values holds state that front ends attach to the device, by name.
+	Values map[string]any
+}
+
+type deviceRecord struct {
+	dev     Device
+	twin    twinState
+	modules map[string]*moduleRecord
+	session Session
+}
+
+type moduleRecord struct {
+	mod  Module
+	twin twinState
+}
+
+// ModuleKey is the key of a module in ScanModules: the device id, a NUL
+// byte and the module id. NUL sorts before every character an id may hold,
+// so keys sort by device id, then module id.
+func ModuleKey(deviceID, moduleID string) string {
+	return deviceID + "\x00" + moduleID
+}
+
+// SplitModuleKey undoes ModuleKey.
+func SplitModuleKey(key string) (deviceID, moduleID string) {
+	deviceID, moduleID, _ = strings.Cut(key, "\x00")
+	return deviceID, moduleID
+}
+
+func insertKey(keys []string, k string) []string {
+	i, found := slices.BinarySearch(keys, k)
+	if found {
+		return keys
+	}
+	return slices.Insert(keys, i, k)
+}
+
+func removeKey(keys []string, k string) []string {
+	i, found := slices.BinarySearch(keys, k)
+	if !found {
+		return keys
+	}
+	return slices.Delete(keys, i, i+1)
+}
+
+// nextSeq returns a number never returned before by this store; mu held.
+func (s *Store) nextSeq() uint64 {
+	s.seq++
+	return s.seq
+}
+
+// newIdentityETag returns an identity ETag in the hub's form: the base64 of
+// a decimal number ("MTIz").
+func (s *Store) newIdentityETag() string {
+	return base64.StdEncoding.EncodeToString([]byte(strconv.FormatUint(s.nextSeq(), 10)))
+}
+
+// newTwinETag returns a twin ETag in the hub's form: the base64 of a
+// big-endian 64-bit number ("AAAAAAAAAAE=").
+func (s *Store) newTwinETag() string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], s.nextSeq())
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// newGenerationID returns a generation id in the hub's form: a decimal
+// number of 18 digits, different for every identity ever created here.
+func (s *Store) newGenerationID() string {
+	ticks := uint64(s.now().UnixNano()/100) + 621355968000000000 // .NET ticks
+	return strconv.FormatUint(ticks+s.nextSeq(), 10)
+}
+
+// Len returns the number of devices.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.devices)
+}
+
+// Statistics counts the devices, as GET /statistics/devices reports them.
+type Statistics struct {
+	TotalDeviceCount, EnabledDeviceCount, DisabledDeviceCount int64
+}
+
+// Statistics returns the registry statistics, up to date with every change.
+func (s *Store) Statistics() Statistics {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var st Statistics
+	for _, r := range s.devices {
+		st.TotalDeviceCount++
+		if r.dev.Status == StatusDisabled {
+			st.DisabledDeviceCount++
+		} else {
+			st.EnabledDeviceCount++
+		}
+	}
+	return st
+}
+
+// ConnectedDeviceCount returns how many devices are connected now.
+func (s *Store) ConnectedDeviceCount() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return int64(s.connected)
+}
+
+// scanBatch is how many documents Scan builds per read lock, so that a
+// long scan does not hold writers off.
+const scanBatch = 128
+
+// Scan calls fn with the twin document of each device whose id sorts after
+// after ("" for the first), in id order, until fn returns false. The
+// document is the JSON object GET /twins/{id} answers (as map, with
+// json.Number numbers); fn may keep and modify it. Devices changed during a
+// scan are seen in their state when their batch is read.
+func (s *Store) Scan(after string, fn func(key string, twinDoc map[string]any) bool) {
+	s.scan(after, func() []string { return s.deviceKeys }, func(key string) map[string]any {
+		r := s.devices[key]
+		if r == nil {
+			return nil
+		}
+		return deviceTwinDoc(r)
+	}, fn)
+}
+
+// ScanModules is Scan over module twins, keyed by ModuleKey.
+func (s *Store) ScanModules(after string, fn func(key string, twinDoc map[string]any) bool) {
+	s.scan(after, func() []string { return s.moduleKeys }, func(key string) map[string]any {
+		d, m := SplitModuleKey(key)
+		r := s.devices[d]
+		if r == nil || r.modules[m] == nil {
+			return nil
+		}
+		return moduleTwinDoc(r, r.modules[m])
+	}, fn)
+}
+
+func (s *Store) scan(after string, keys func() []string, doc func(string) map[string]any, fn func(string, map[string]any) bool) {
+	type item struct {
+		key string
+		doc map[string]any
+	}
+	batch := make([]item, 0, scanBatch)
+	for {
+		batch = batch[:0]
+		s.mu.RLock()
+		ks := keys()
+		i, found := slices.BinarySearch(ks, after)
+		if found {
+			i++
+		}
+		for ; i < len(ks) && len(batch) < scanBatch; i++ {
+			if d := doc(ks[i]); d != nil {
+				batch = append(batch, item{ks[i], d})
+			}
+		}
+		more := i < len(ks)
+		s.mu.RUnlock()
+		for _, it := range batch {
+			if !fn(it.key, it.doc) {
+				return
+			}
+			after = it.key
+		}
+		if !more || len(batch) == 0 {
+			return
+		}
+	}
+}
+
+// UpdateSession runs fn on the session of device deviceID under the
+// store's lock; fn must not call back into the store.
+func (s *Store) UpdateSession(deviceID string, fn func(*Session)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.devices[deviceID]
+	if r == nil {
+		return deviceNotFound(deviceID)
+	}
+	fn(&r.session)
+	return nil
+}
+
+// SetConnectionState marks a device (moduleID "") or module connected or
+// disconnected, updating connectionStateUpdatedTime and lastActivityTime
+// and the service statistics.
+func (s *Store) SetConnectionState(deviceID, moduleID string, connected bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.devices[deviceID]
+	if r == nil {
+		return deviceNotFound(deviceID)
+	}
+	state := Disconnected
+	if connected {
+		state = Connected
+	}
+	now := s.now().UTC()
+	if moduleID != "" {
+		m := r.modules[moduleID]
+		if m == nil {
+			return moduleNotFound(deviceID, moduleID)
+		}
+		if m.mod.ConnectionState != state {
+			m.mod.ConnectionState, m.mod.ConnectionStateUpdatedTime = state, now
+		}
+		m.mod.LastActivityTime = now
+		return nil
+	}
+	if r.dev.ConnectionState != state {
+		if connected {
+			s.connected++
+		} else {
+			s.connected--
+		}
+		r.dev.ConnectionState, r.dev.ConnectionStateUpdatedTime = state, now
+	}
+	r.dev.LastActivityTime = now
+	return nil
+}

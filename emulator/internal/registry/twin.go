@@ -1,0 +1,345 @@
+package registry
+
+import (
+	"strings"
+	"time"
+)
+
+// twinState is a device or module twin.
+type twinState struct {
+	tags     map[string]any
+	desired  section
+	reported section
+	version  int64
+	etag     string
+}
+
+// section is the desired or the reported properties with their metadata.
+type section struct {
+	props   map[string]any
+	meta    *metaNode
+	version int64
+}
+
+// metaNode is the $metadata of one property: when it last changed and, for
+// desired properties, at which $version.
+type metaNode struct {
+	updated  time.Time
+	version  int64
+	children map[string]*metaNode
+}
+
+func (s *Store) newTwin() twinState {
+	now := s.now().UTC()
+	return twinState{
+		tags:     map[string]any{},
+		desired:  section{props: map[string]any{}, meta: &metaNode{updated: now, version: 1}, version: 1},
+		reported: section{props: map[string]any{}, meta: &metaNode{updated: now}, version: 1},
+		version:  1,
+		etag:     s.newTwinETag(),
+	}
+}
+
+// FormatTime writes a time the way the hub does: UTC with seven fractional
+// digits, and "0001-01-01T00:00:00Z" for a time that never happened.
+func FormatTime(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.0000000Z")
+}
+
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return copyObject(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = deepCopy(e)
+		}
+		return out
+	}
+	return v
+}
+
+func copyObject(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, e := range m {
+		out[k] = deepCopy(e)
+	}
+	return out
+}
+
+// merge applies a JSON merge patch: objects merge, null deletes, anything
+// else replaces.
+func merge(dst, patch map[string]any) {
+	for k, v := range patch {
+		switch pv := v.(type) {
+		case nil:
+			delete(dst, k)
+		case map[string]any:
+			dm, ok := dst[k].(map[string]any)
+			if !ok {
+				dm = map[string]any{}
+				dst[k] = dm
+			}
+			merge(dm, pv)
+		default:
+			dst[k] = deepCopy(v)
+		}
+	}
+}
+
+// apply records in the metadata that patch changed the properties at now.
+func (n *metaNode) apply(patch map[string]any, now time.Time, version int64) {
+	n.updated, n.version = now, version
+	for k, v := range patch {
+		if v == nil {
+			delete(n.children, k)
+			continue
+		}
+		if n.children == nil {
+			n.children = map[string]*metaNode{}
+		}
+		c := n.children[k]
+		pm, isObject := v.(map[string]any)
+		if c == nil || !isObject {
+			c = &metaNode{}
+			n.children[k] = c
+		}
+		if isObject {
+			c.apply(pm, now, version)
+		} else {
+			c.updated, c.version = now, version
+		}
+	}
+}
+
+// freshMeta builds the metadata of properties all written at now.
+func freshMeta(props map[string]any, now time.Time, version int64) *metaNode {
+	n := &metaNode{}
+	n.apply(props, now, version)
+	return n
+}
+
+func (n *metaNode) render(withVersion bool) map[string]any {
+	m := make(map[string]any, len(n.children)+2)
+	m["$lastUpdated"] = FormatTime(n.updated)
+	if withVersion {
+		m["$lastUpdatedVersion"] = n.version
+	}
+	for k, c := range n.children {
+		m[k] = c.render(withVersion)
+	}
+	return m
+}
+
+func (sec *section) render(withVersion bool) map[string]any {
+	out := copyObject(sec.props)
+	out[metadataKey] = sec.meta.render(withVersion)
+	out[versionKey] = sec.version
+	return out
+}
+
+func thumbprintDoc(a Auth) map[string]any {
+	return map[string]any{"primaryThumbprint": nilIfEmpty(a.PrimaryThumbprint), "secondaryThumbprint": nilIfEmpty(a.SecondaryThumbprint)}
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (t *twinState) fill(doc map[string]any) {
+	doc["etag"] = t.etag
+	doc["version"] = t.version
+	if len(t.tags) > 0 {
+		doc["tags"] = copyObject(t.tags)
+	}
+	doc["properties"] = map[string]any{
+		"desired":  t.desired.render(true),
+		"reported": t.reported.render(false),
+	}
+}
+
+// deviceTwinDoc is the Twin object of the swagger for a device; mu held.
+func deviceTwinDoc(r *deviceRecord) map[string]any {
+	d := &r.dev
+	doc := map[string]any{
+		"deviceId":                  d.DeviceID,
+		"deviceEtag":                d.ETag,
+		"status":                    d.Status,
+		"statusUpdateTime":          FormatTime(d.StatusUpdatedTime),
+		"connectionState":           d.ConnectionState,
+		"lastActivityTime":          FormatTime(d.LastActivityTime),
+		"cloudToDeviceMessageCount": int64(d.CloudToDeviceMessageCount),
+		"authenticationType":        d.Auth.Type,
+		"x509Thumbprint":            thumbprintDoc(d.Auth),
+		"modelId":                   "",
+		"capabilities":              map[string]any{"iotEdge": d.IotEdge},
+	}
+	if d.StatusReason != "" {
+		doc["statusReason"] = d.StatusReason
+	}
+	if d.DeviceScope != "" {
+		doc["deviceScope"] = d.DeviceScope
+	}
+	if len(d.ParentScopes) > 0 {
+		ps := make([]any, len(d.ParentScopes))
+		for i, p := range d.ParentScopes {
+			ps[i] = p
+		}
+		doc["parentScopes"] = ps
+	}
+	r.twin.fill(doc)
+	return doc
+}
+
+// moduleTwinDoc is the Twin object of the swagger for a module; mu held.
+func moduleTwinDoc(r *deviceRecord, m *moduleRecord) map[string]any {
+	md := &m.mod
+	doc := map[string]any{
+		"deviceId":                  md.DeviceID,
+		"moduleId":                  md.ModuleID,
+		"deviceEtag":                md.ETag,
+		"status":                    StatusEnabled,
+		"statusUpdateTime":          FormatTime(time.Time{}),
+		"connectionState":           md.ConnectionState,
+		"lastActivityTime":          FormatTime(md.LastActivityTime),
+		"cloudToDeviceMessageCount": int64(md.CloudToDeviceMessageCount),
+		"authenticationType":        md.Auth.Type,
+		"x509Thumbprint":            thumbprintDoc(md.Auth),
+		"modelId":                   "",
+	}
+	m.twin.fill(doc)
+	return doc
+}
+
+// twinLocked finds a twin; mu held.
+func (s *Store) twinLocked(deviceID, moduleID string) (*twinState, func() map[string]any, error) {
+	r := s.devices[deviceID]
+	if r == nil {
+		return nil, nil, deviceNotFound(deviceID)
+	}
+	if moduleID == "" {
+		return &r.twin, func() map[string]any { return deviceTwinDoc(r) }, nil
+	}
+	m := r.modules[moduleID]
+	if m == nil {
+		return nil, nil, moduleNotFound(deviceID, moduleID)
+	}
+	return &m.twin, func() map[string]any { return moduleTwinDoc(r, m) }, nil
+}
+
+// GetTwin returns the twin of a device (moduleID "") or module as the JSON
+// object GET /twins/{id} answers.
+func (s *Store) GetTwin(deviceID, moduleID string) (map[string]any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, doc, err := s.twinLocked(deviceID, moduleID)
+	if err != nil {
+		return nil, err
+	}
+	return doc(), nil
+}
+
+// UpdateTwin merges a patch into the tags and desired properties (PATCH
+// /twins/{id}): objects merge, null deletes. ifMatch "" or "*" matches any
+// twin ETag.
+func (s *Store) UpdateTwin(deviceID, moduleID string, p TwinPatch, ifMatch string) (map[string]any, error) {
+	return s.writeTwin(deviceID, moduleID, p, ifMatch, false)
+}
+
+// ReplaceTwin replaces the tags and desired properties (PUT /twins/{id});
+// what the patch leaves out becomes empty.
+func (s *Store) ReplaceTwin(deviceID, moduleID string, p TwinPatch, ifMatch string) (map[string]any, error) {
+	return s.writeTwin(deviceID, moduleID, p, ifMatch, true)
+}
+
+func (s *Store) writeTwin(deviceID, moduleID string, p TwinPatch, ifMatch string, replace bool) (map[string]any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, doc, err := s.twinLocked(deviceID, moduleID)
+	if err != nil {
+		return nil, err
+	}
+	if m := strings.TrimSpace(ifMatch); m != "" && !etagMatches(m, t.etag) {
+		return nil, preconditionFailed("twin")
+	}
+	if err := s.applyTwinLocked(t, p, replace); err != nil {
+		return nil, err
+	}
+	return doc(), nil
+}
+
+// applyTwinLocked changes t or, when a limit would be broken, nothing.
+func (s *Store) applyTwinLocked(t *twinState, p TwinPatch, replace bool) error {
+	tags, desired := t.tags, t.desired.props
+	if replace {
+		tags, desired = map[string]any{}, map[string]any{}
+		merge(tags, p.Tags)
+		merge(desired, p.Desired)
+	} else {
+		if p.Tags != nil {
+			tags = copyObject(tags)
+			merge(tags, p.Tags)
+		}
+		if p.Desired != nil {
+			desired = copyObject(desired)
+			merge(desired, p.Desired)
+		}
+	}
+	if err := checkSize("tags", tags, MaxTagsSize); err != nil {
+		return err
+	}
+	if err := checkSize("desired properties", desired, MaxPropertiesSize); err != nil {
+		return err
+	}
+	if !replace && len(p.Tags) == 0 && len(p.Desired) == 0 {
+		return nil // nothing to change: the hub keeps version and ETag
+	}
+	now := s.now().UTC()
+	t.tags = tags
+	if replace || len(p.Desired) > 0 {
+		t.desired.version++
+		t.desired.props = desired
+		if replace {
+			t.desired.meta = freshMeta(desired, now, t.desired.version)
+		} else {
+			t.desired.meta.apply(p.Desired, now, t.desired.version)
+		}
+	}
+	t.version++
+	t.etag = s.newTwinETag()
+	return nil
+}
+
+// UpdateReported merges a patch into the reported properties of a device
+// (moduleID "") or module, as a device does over MQTT or AMQP, and returns
+// the new reported $version.
+func (s *Store) UpdateReported(deviceID, moduleID string, patch map[string]any) (int64, error) {
+	patch, err := ValidateReported(patch)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, _, err := s.twinLocked(deviceID, moduleID)
+	if err != nil {
+		return 0, err
+	}
+	reported := copyObject(t.reported.props)
+	merge(reported, patch)
+	if err := checkSize("reported properties", reported, MaxPropertiesSize); err != nil {
+		return 0, err
+	}
+	t.reported.props = reported
+	t.reported.version++
+	t.reported.meta.apply(patch, s.now().UTC(), 0)
+	t.version++
+	t.etag = s.newTwinETag()
+	return t.reported.version, nil
+}

@@ -1,0 +1,193 @@
+package emulator
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// sniffLen is how many bytes decide the protocol of a connection: the AMQP
+// protocol header is 8 bytes long, and an HTTP request line or an MQTT
+// CONNECT packet is longer.
+const sniffLen = 8
+
+// sniffTimeout bounds the TLS handshake and the wait for the first bytes.
+const sniffTimeout = 10 * time.Second
+
+var amqpHeaderPrefix = []byte("AMQP")
+
+// muxListener accepts connections on the emulator's one port, terminates
+// TLS when configured, looks at the first bytes and hands the connection to
+// the AMQP handler ("AMQP…") or to the HTTP server (anything else).
+type muxListener struct {
+	ln        net.Listener
+	tlsConfig *tls.Config // nil for plain TCP
+	logger    *slog.Logger
+	amqp      *atomic.Pointer[func(net.Conn)]
+
+	http *chanListener
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{} // sniffing or handed to AMQP
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func newMuxListener(ln net.Listener, tlsConfig *tls.Config, amqp *atomic.Pointer[func(net.Conn)], logger *slog.Logger) *muxListener {
+	return &muxListener{
+		ln:        ln,
+		tlsConfig: tlsConfig,
+		logger:    logger,
+		amqp:      amqp,
+		http:      newChanListener(ln.Addr()),
+		conns:     make(map[net.Conn]struct{}),
+	}
+}
+
+// serve accepts until the listener is closed.
+func (m *muxListener) serve() {
+	defer m.wg.Done()
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		if !m.track(c) {
+			_ = c.Close()
+			return
+		}
+		m.wg.Add(1)
+		go m.route(c)
+	}
+}
+
+func (m *muxListener) track(c net.Conn) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false
+	}
+	m.conns[c] = struct{}{}
+	return true
+}
+
+func (m *muxListener) untrack(c net.Conn) {
+	m.mu.Lock()
+	delete(m.conns, c)
+	m.mu.Unlock()
+}
+
+// route sniffs one connection and hands it on.
+func (m *muxListener) route(raw net.Conn) {
+	defer m.wg.Done()
+	c := raw
+	_ = raw.SetDeadline(time.Now().Add(sniffTimeout))
+	if m.tlsConfig != nil {
+		tc := tls.Server(raw, m.tlsConfig)
+		if err := tc.Handshake(); err != nil {
+			m.logger.Debug("emulator: TLS handshake failed", "remote", raw.RemoteAddr().String(), "error", err)
+			m.untrack(raw)
+			_ = raw.Close()
+			return
+		}
+		c = tc
+	}
+	br := bufio.NewReader(c)
+	head, err := br.Peek(sniffLen)
+	if err != nil {
+		m.untrack(raw)
+		_ = c.Close()
+		return
+	}
+	_ = raw.SetDeadline(time.Time{})
+	pc := &peekedConn{Conn: c, r: br}
+	if bytes.HasPrefix(head, amqpHeaderPrefix) {
+		h := m.amqp.Load()
+		if h == nil {
+			m.logger.Debug("emulator: AMQP connection refused: no AMQP handler", "remote", raw.RemoteAddr().String())
+			m.untrack(raw)
+			_ = c.Close()
+			return
+		}
+		(*h)(pc) // the handler owns pc until it returns; Close closes it
+		m.untrack(raw)
+		_ = c.Close()
+		return
+	}
+	m.untrack(raw) // the HTTP server owns it from here
+	if !m.http.deliver(pc) {
+		_ = c.Close()
+	}
+}
+
+// close stops accepting, closes the connections that are being sniffed or
+// served by the AMQP handler, and waits for their goroutines.
+func (m *muxListener) close() error {
+	err := m.ln.Close()
+	m.mu.Lock()
+	m.closed = true
+	for c := range m.conns {
+		_ = c.Close()
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+	return err
+}
+
+// peekedConn is a connection whose first bytes were read into r already.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// chanListener is the net.Listener the HTTP server serves: it yields the
+// connections the muxListener routes to HTTP.
+type chanListener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// deliver hands c to Accept; false when the listener is closed.
+func (l *chanListener) deliver(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }

@@ -1,0 +1,247 @@
+package emulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/iotkit-go/iothub"
+)
+
+// supportedAPIVersions are the api-version values the emulator answers.
+// The REST shapes it serves are those of 2021-04-12, which the older
+// versions listed here share for the operations emulated.
+var supportedAPIVersions = map[string]bool{
+	"2018-06-30":         true,
+	"2019-03-30":         true,
+	"2019-10-01":         true,
+	"2020-03-13":         true,
+	"2020-05-31-preview": true,
+	"2020-06-30-preview": true,
+	"2020-09-30":         true,
+	"2021-04-12":         true,
+}
+
+// maxBodyBytes bounds request bodies (100 bulk entries with full twins fit).
+const maxBodyBytes = 4 << 20
+
+// route is a resolved request: what it needs and what serves it.
+type route struct {
+	need  Rights    // any of these rights authorizes the request
+	form  errorForm // the body shape of error answers
+	serve func(w http.ResponseWriter, r *http.Request) error
+}
+
+// ServeHTTP serves the hub's REST API. The emulator's own listener calls
+// it; it is exported so that the emulator can also be mounted in an
+// httptest.Server or behind another router.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	segments, pathErr := splitPath(r.URL)
+	entry := &Request{Method: r.Method, Path: "/" + strings.Join(segments, "/"), Query: r.URL.RawQuery, Time: e.now()}
+	e.reqlog.add(entry)
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() { e.reqlog.setStatus(entry, sw.status()) }()
+
+	if f := e.faults.take(r.Method, entry.Path); f != nil && applyFault(r.Context(), sw, f) {
+		return
+	}
+	if pathErr != nil {
+		writeError(sw, legacyForm, iothub.NewError(iothub.CodeArgumentInvalid, "The request path is not properly escaped"))
+		return
+	}
+	if err := checkAPIVersion(r); err != nil {
+		writeError(sw, legacyForm, err)
+		return
+	}
+	rt, err := e.resolve(r.Method, segments)
+	if err != nil {
+		writeError(sw, legacyForm, err)
+		return
+	}
+	if err := e.authorize(r, rt.need); err != nil {
+		writeError(sw, legacyForm, err)
+		return
+	}
+	r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+	if err := rt.serve(sw, r); err != nil {
+		writeError(sw, rt.form, err)
+	}
+}
+
+// splitPath returns the unescaped segments of the request path, so that
+// ids holding '/', '#', '?' or '%' (escaped by the client) stay whole.
+func splitPath(u *url.URL) ([]string, error) {
+	p := strings.Trim(u.EscapedPath(), "/")
+	if p == "" {
+		return nil, nil
+	}
+	parts := strings.Split(p, "/")
+	var firstErr error
+	for i, s := range parts {
+		d, err := url.PathUnescape(s)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		parts[i] = d
+	}
+	return parts, firstErr
+}
+
+func checkAPIVersion(r *http.Request) error {
+	v := r.URL.Query().Get("api-version")
+	if v == "" {
+		return iothub.NewError(iothub.CodeInvalidProtocolVersion, "The api-version query parameter is required")
+	}
+	if !supportedAPIVersions[v] {
+		return iothub.NewError(iothub.CodeInvalidProtocolVersion, "api-version '"+v+"' is not supported by this emulator; use "+iothub.DefaultAPIVersion)
+	}
+	return nil
+}
+
+// resolve maps a method and path to a route.
+func (e *Emulator) resolve(method string, seg []string) (route, error) {
+	type methods map[string]route
+	var table methods
+	switch {
+	case len(seg) == 1 && seg[0] == "devices":
+		table = methods{
+			http.MethodGet:  {need: RegistryRead, serve: e.listDevices},
+			http.MethodPost: {need: RegistryWrite, serve: e.bulkRegistry},
+		}
+	case len(seg) == 2 && seg[0] == "devices":
+		id := seg[1]
+		table = methods{
+			http.MethodGet:    {need: RegistryRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getDevice(w, r, id) }},
+			http.MethodPut:    {need: RegistryWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.putDevice(w, r, id) }},
+			http.MethodDelete: {need: RegistryWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.deleteDevice(w, r, id) }},
+		}
+	case len(seg) == 3 && seg[0] == "devices" && seg[2] == "modules":
+		id := seg[1]
+		table = methods{
+			http.MethodGet: {need: RegistryRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.listModules(w, r, id) }},
+		}
+	case len(seg) == 4 && seg[0] == "devices" && seg[2] == "modules":
+		id, mid := seg[1], seg[3]
+		table = methods{
+			http.MethodGet:    {need: RegistryRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getModule(w, r, id, mid) }},
+			http.MethodPut:    {need: RegistryWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.putModule(w, r, id, mid) }},
+			http.MethodDelete: {need: RegistryWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.deleteModule(w, r, id, mid) }},
+		}
+	case seg != nil && seg[0] == "twins" && (len(seg) == 2 || len(seg) == 4 && seg[2] == "modules"):
+		id, mid := seg[1], ""
+		if len(seg) == 4 {
+			mid = seg[3]
+		}
+		table = methods{
+			http.MethodGet:   {need: RegistryRead | ServiceConnect, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getTwin(w, r, id, mid) }},
+			http.MethodPatch: {need: RegistryWrite | ServiceConnect, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.writeTwin(w, r, id, mid, false) }},
+			http.MethodPut:   {need: RegistryWrite | ServiceConnect, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.writeTwin(w, r, id, mid, true) }},
+		}
+	case len(seg) == 2 && seg[0] == "statistics" && seg[1] == "devices":
+		table = methods{http.MethodGet: {need: RegistryRead, serve: e.registryStatistics}}
+	case len(seg) == 2 && seg[0] == "statistics" && seg[1] == "service":
+		table = methods{http.MethodGet: {need: ServiceConnect | RegistryRead, serve: e.serviceStatistics}}
+	default:
+		return route{}, &iothub.Error{StatusCode: http.StatusNotFound, Message: "The requested resource does not exist"}
+	}
+	rt, ok := table[method]
+	if !ok {
+		return route{}, &iothub.Error{StatusCode: http.StatusMethodNotAllowed, Message: "The method " + method + " is not allowed on this resource"}
+	}
+	return rt, nil
+}
+
+// readJSON decodes a request body into v (numbers as json.Number when v
+// holds any). An empty or malformed body, or one of the wrong shape, is a
+// 400004 ArgumentInvalid; an oversized one 413001 MessageTooLarge.
+func readJSON(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return iothub.NewError(iothub.CodeMessageTooLarge, "The request body is larger than the maximum allowed size")
+		}
+		return iothub.NewError(iothub.CodeArgumentInvalid, "The request body could not be read")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return iothub.NewError(iothub.CodeArgumentInvalid, "The request body is empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return iothub.NewError(iothub.CodeArgumentInvalid, "The request body is not valid JSON of the expected shape: "+jsonProblem(err))
+	}
+	if dec.More() {
+		return iothub.NewError(iothub.CodeArgumentInvalid, "The request body holds more than one JSON value")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing the body.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return "field '" + te.Field + "' must be " + te.Type.String()
+		}
+		return "the value must be " + te.Type.String()
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "syntax error"
+	}
+	return "malformed"
+}
+
+// writeJSON answers v with status and, when etag is set, an ETag header.
+func writeJSON(w http.ResponseWriter, status int, v any, etag string) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentTypeJSON)
+	if etag != "" {
+		h.Set("ETag", `"`+etag+`"`)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	return nil
+}
+
+// statusWriter remembers the status of the answer, for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
