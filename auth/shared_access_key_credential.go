@@ -61,8 +61,12 @@ type SharedAccessKeyCredential struct {
 	renewAt  time.Duration // after issue
 	now      func() time.Time
 
-	mu      sync.Mutex
-	entries map[string]*audienceEntry
+	// entries maps audience to *audienceEntry. A sync.Map because it is
+	// read on every request and written once per audience; mu serialises
+	// the writes (and counts them, for pruning).
+	entries  sync.Map
+	mu       sync.Mutex
+	nEntries int
 
 	// onSign, if set, is called once per signature (tests count them).
 	onSign func(audience string)
@@ -95,7 +99,6 @@ func NewSharedAccessKeyCredential(keyName, key string, opts *SharedAccessKeyCred
 		key:      k,
 		lifetime: DefaultTokenLifetime,
 		now:      time.Now,
-		entries:  make(map[string]*audienceEntry),
 	}
 	renewAt := DefaultRenewAt
 	if opts != nil {
@@ -173,17 +176,20 @@ func (c *SharedAccessKeyCredential) sign(audience string, now time.Time) *cached
 
 // entry returns the cache entry of audience, creating it if needed.
 func (c *SharedAccessKeyCredential) entry(audience string) *audienceEntry {
+	if e, ok := c.entries.Load(audience); ok {
+		return e.(*audienceEntry)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[audience]
-	if ok {
-		return e
+	if e, ok := c.entries.Load(audience); ok {
+		return e.(*audienceEntry)
 	}
-	if len(c.entries) >= maxCachedAudiences {
+	if c.nEntries >= maxCachedAudiences {
 		c.pruneLocked()
 	}
-	e = &audienceEntry{}
-	c.entries[audience] = e
+	e := &audienceEntry{}
+	c.entries.Store(audience, e)
+	c.nEntries++
 	return e
 }
 
@@ -192,11 +198,13 @@ func (c *SharedAccessKeyCredential) entry(audience string) *audienceEntry {
 // loses its cached token to the next caller's fresh one.
 func (c *SharedAccessKeyCredential) pruneLocked() {
 	now := c.now()
-	for a, e := range c.entries {
-		if t := e.tok.Load(); t == nil || !now.Before(t.token.ExpiresOn) {
-			delete(c.entries, a)
+	c.entries.Range(func(a, v any) bool {
+		if t := v.(*audienceEntry).tok.Load(); t == nil || !now.Before(t.token.ExpiresOn) {
+			c.entries.Delete(a)
+			c.nEntries--
 		}
-	}
+		return true
+	})
 }
 
 // KeyName returns the name of the shared access policy.
