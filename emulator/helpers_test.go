@@ -147,3 +147,10 @@ func requireKeys(t *testing.T, m map[string]any, keys ...string) {
 	}
 	require.ElementsMatch(t, keys, got)
 }
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}

@@ -1,0 +1,120 @@
+package emulator
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var amqpHeader = []byte("AMQP\x00\x01\x00\x00")
+
+// echoAMQP answers the protocol header with its own and reports what it
+// read.
+func echoAMQP(got chan<- []byte) func(net.Conn) {
+	return func(c net.Conn) {
+		buf := make([]byte, len(amqpHeader))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			got <- nil
+			return
+		}
+		_, _ = c.Write(amqpHeader)
+		got <- buf
+		_, _ = io.Copy(io.Discard, c) // hold the connection until the peer or Close ends it
+	}
+}
+
+func TestOnePortServesHTTPAndAMQP(t *testing.T) {
+	t.Parallel()
+	for _, useTLS := range []bool{false, true} {
+		name := "plain"
+		if useTLS {
+			name = "tls"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e, err := Start(context.Background(), &Options{TLS: useTLS})
+			require.NoError(t, err)
+			defer e.Close()
+			got := make(chan []byte, 1)
+			e.setAMQPHandler(echoAMQP(got))
+
+			dial := func() net.Conn {
+				if useTLS {
+					c, err := tls.Dial("tcp", e.HostName(), e.TLSConfig())
+					require.NoError(t, err)
+					return c
+				}
+				c, err := net.Dial("tcp", e.HostName())
+				require.NoError(t, err)
+				return c
+			}
+			amqpConn := dial()
+			defer amqpConn.Close()
+			_, err = amqpConn.Write(amqpHeader)
+			require.NoError(t, err)
+			reply := make([]byte, len(amqpHeader))
+			require.NoError(t, amqpConn.SetReadDeadline(time.Now().Add(5*time.Second)))
+			_, err = io.ReadFull(amqpConn, reply)
+			require.NoError(t, err)
+			assert.Equal(t, amqpHeader, reply)
+			assert.Equal(t, amqpHeader, <-got, "the handler reads the sniffed bytes again")
+
+			// HTTP on the same port, while the AMQP connection is open.
+			resp, err := e.Client().Get(e.URL() + "/devices?api-version=2021-04-12")
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+			// Without a handler, AMQP connections are closed.
+			e.setAMQPHandler(nil)
+			c := dial()
+			defer c.Close()
+			_, err = c.Write(amqpHeader)
+			require.NoError(t, err)
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+			_, err = c.Read(make([]byte, 1))
+			assert.ErrorIs(t, err, io.EOF)
+		})
+	}
+}
+
+func TestCloseEndsAMQPConnections(t *testing.T) {
+	t.Parallel()
+	e, err := Start(context.Background(), nil)
+	require.NoError(t, err)
+	got := make(chan []byte, 1)
+	e.setAMQPHandler(echoAMQP(got))
+	c, err := net.Dial("tcp", e.HostName())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write(amqpHeader)
+	require.NoError(t, err)
+	require.NotNil(t, <-got)
+	e.Close() // returns only once the handler has returned
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = io.ReadFull(c, make([]byte, len(amqpHeader)))
+	require.NoError(t, err)
+	_, err = c.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF)
+}
+
+func TestSilentConnectionDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	e, err := Start(context.Background(), nil)
+	require.NoError(t, err)
+	defer e.Close()
+	silent, err := net.Dial("tcp", e.HostName())
+	require.NoError(t, err)
+	defer silent.Close()
+	resp, err := e.Client().Get(e.URL() + "/devices?api-version=2021-04-12")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
