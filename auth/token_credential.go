@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -25,18 +26,18 @@ const tokenRefreshMargin = 5 * time.Minute
 // It asks for tokens with scope [EntraIDScope], whatever the audience, and
 // caches the last one until its RefreshOn, or until 5 minutes before its
 // expiry when the token has no RefreshOn. Concurrent callers wait for one
-// request. If a refresh fails while the cached token is still valid, Token
+// request when there is no valid token. If a refresh fails while the cached token is still valid, Token
 // returns the cached token, so that a brief identity outage does not fail
 // requests. It is safe for concurrent use.
 type TokenCredential struct {
 	cred azcore.TokenCredential
 	now  func() time.Time
 
+	// cached is the last token; read without locking.
+	cached atomic.Pointer[cachedToken]
 	// sem is a one-slot semaphore rather than a mutex so that a caller
 	// waiting for another's refresh can give up when its ctx is done.
-	sem       chan struct{}
-	cached    AccessToken
-	refreshOn time.Time
+	sem chan struct{}
 }
 
 // NewTokenCredential returns a [Credential] that gets Entra ID tokens from
@@ -50,9 +51,28 @@ var errNilTokenCredential = errors.New("auth: TokenCredential has a nil azcore.T
 // Token returns an Entra ID access token of [TokenTypeJWT] for
 // [EntraIDScope]; the audience is ignored, since the scope is the same for
 // every hub. Errors of the underlying credential are returned wrapped.
+//
+// While one caller refreshes a token that is due for refresh but still
+// valid, the others get the current token rather than wait.
 func (c *TokenCredential) Token(ctx context.Context, audience string) (AccessToken, error) {
 	if c.cred == nil {
 		return AccessToken{}, errNilTokenCredential
+	}
+	t := c.cached.Load()
+	if t != nil {
+		now := c.now()
+		if now.Before(t.renewOn) {
+			return t.token, nil
+		}
+		if now.Before(t.token.ExpiresOn) {
+			select {
+			case c.sem <- struct{}{}:
+				defer func() { <-c.sem }()
+				return c.refresh(ctx)
+			default:
+				return t.token, nil // another caller is refreshing
+			}
+		}
 	}
 	select {
 	case c.sem <- struct{}{}:
@@ -60,21 +80,30 @@ func (c *TokenCredential) Token(ctx context.Context, audience string) (AccessTok
 		return AccessToken{}, ctx.Err()
 	}
 	defer func() { <-c.sem }()
+	return c.refresh(ctx)
+}
 
+// refresh gets a new token unless another caller just did. c.sem must be
+// held.
+func (c *TokenCredential) refresh(ctx context.Context) (AccessToken, error) {
 	now := c.now()
-	if c.cached.Value != "" && now.Before(c.refreshOn) {
-		return c.cached, nil
+	old := c.cached.Load()
+	if old != nil && now.Before(old.renewOn) {
+		return old.token, nil
 	}
 	tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{EntraIDScope}})
 	if err != nil {
-		if c.cached.Value != "" && now.Before(c.cached.ExpiresOn) {
-			return c.cached, nil
+		if old != nil && now.Before(old.token.ExpiresOn) {
+			return old.token, nil
 		}
 		return AccessToken{}, fmt.Errorf("auth: getting an Entra ID token: %w", err)
 	}
-	c.cached = AccessToken{Value: tok.Token, Type: TokenTypeJWT, ExpiresOn: tok.ExpiresOn}
-	c.refreshOn = refreshTime(now, tok.ExpiresOn, tok.RefreshOn)
-	return c.cached, nil
+	t := &cachedToken{
+		token:   AccessToken{Value: tok.Token, Type: TokenTypeJWT, ExpiresOn: tok.ExpiresOn},
+		renewOn: refreshTime(now, tok.ExpiresOn, tok.RefreshOn),
+	}
+	c.cached.Store(t)
+	return t.token, nil
 }
 
 // refreshTime is when a token got at now should be replaced: its RefreshOn

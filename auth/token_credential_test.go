@@ -171,6 +171,35 @@ func TestTokenCredentialErrors(t *testing.T) {
 	})
 }
 
+func TestTokenCredentialServesValidTokenDuringRefresh(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	fake := &fakeTokenCredential{clock: clock, lifetime: time.Hour}
+	cred := newTestTokenCredential(fake)
+	first, err := cred.Token(t.Context(), "")
+	require.NoError(t, err)
+
+	clock.Advance(56 * time.Minute) // due for refresh, still valid
+	fake.block = make(chan struct{})
+	refreshed := make(chan AccessToken, 1)
+	go func() {
+		tok, err := cred.Token(context.Background(), "")
+		assert.NoError(t, err)
+		refreshed <- tok
+	}()
+	require.Eventually(t, func() bool { return len(cred.sem) == 1 }, 5*time.Second, time.Millisecond)
+
+	got, err := cred.Token(t.Context(), "")
+	require.NoError(t, err)
+	assert.Equal(t, first, got, "a caller waited for the refresh")
+
+	close(fake.block)
+	assert.Equal(t, "jwt-2", (<-refreshed).Value)
+	got, err = cred.Token(t.Context(), "")
+	require.NoError(t, err)
+	assert.Equal(t, "jwt-2", got.Value)
+}
+
 func TestTokenCredentialConcurrentCallsFetchOnce(t *testing.T) {
 	t.Parallel()
 	fake := &fakeTokenCredential{clock: newFakeClock(), lifetime: time.Hour, block: make(chan struct{})}
