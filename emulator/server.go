@@ -44,7 +44,12 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	entry := &Request{Method: r.Method, Path: "/" + strings.Join(segments, "/"), Query: r.URL.RawQuery, Time: e.now()}
 	e.reqlog.add(entry)
 	sw := &statusWriter{ResponseWriter: w}
-	defer func() { e.reqlog.setStatus(entry, sw.status()) }()
+	defer func() {
+		e.reqlog.setStatus(entry, sw.status())
+		// The query may hold nothing secret, but the Authorization header
+		// does: it is never logged.
+		e.logger.Debug("emulator: request", "method", r.Method, "path", entry.Path, "status", sw.status(), "duration", e.now().Sub(entry.Time))
+	}()
 
 	if f := e.faults.take(r.Method, entry.Path); f != nil && applyFault(r.Context(), sw, f) {
 		return

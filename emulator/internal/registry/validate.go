@@ -87,8 +87,12 @@ type Auth struct {
 // normalizeAuth checks a requested mechanism and fills in what the hub
 // fills in: the type when omitted and fresh keys for sas without keys.
 // previous is the identity's current mechanism on an update (nil on create);
-// a sas update that names no keys keeps the current ones.
+// an update that names no mechanism, or sas without keys, keeps the current
+// one.
 func normalizeAuth(req *Auth, previous *Auth) (Auth, error) {
+	if req == nil && previous != nil {
+		return *previous, nil // an update that names no mechanism keeps it
+	}
 	var a Auth
 	if req != nil {
 		a = *req
