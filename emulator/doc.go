@@ -12,6 +12,8 @@
 // The emulator is a product, not a mock: it serves the hub's REST API
 // (identity registry, bulk operations, modules, twins, statistics) with the
 // paths, JSON shapes and api-version of the service's own REST definition,
+// plus the query language (POST /devices/query, paged with
+// x-ms-continuation),
 // and it enforces the hub's rules with the hub's status codes, error codes
 // and error bodies: shared access signatures checked on every request
 // against the policies' keys, expiry, audience and rights (401002); id

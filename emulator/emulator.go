@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iotkit-go/iothub/emulator/internal/query"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
 )
 
@@ -76,6 +77,8 @@ type Emulator struct {
 	client     *http.Client
 	serveDone  chan struct{}
 
+	queries *query.Engine
+
 	faults faultSet
 	reqlog requestLog
 
@@ -116,6 +119,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		policies:  policies,
 		now:       time.Now,
 		store:     registry.New(nil),
+		queries:   query.NewEngine(nil),
 		serveDone: make(chan struct{}),
 	}
 	if err := e.seed(o.Devices); err != nil {

@@ -120,6 +120,10 @@ func (e *Emulator) resolve(method string, seg []string) (route, error) {
 			http.MethodGet:  {need: RegistryRead, serve: e.listDevices},
 			http.MethodPost: {need: RegistryWrite, serve: e.bulkRegistry},
 		}
+	case len(seg) == 2 && seg[0] == "devices" && seg[1] == "query" && method == http.MethodPost:
+		table = methods{
+			http.MethodPost: {need: ServiceConnect | RegistryRead, form: structuredForm, serve: e.queryTwins},
+		}
 	case len(seg) == 2 && seg[0] == "devices":
 		id := seg[1]
 		table = methods{
