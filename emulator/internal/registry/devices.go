@@ -127,6 +127,9 @@ func (s *Store) createDeviceLocked(spec DeviceSpec, status string) (*deviceRecor
 		},
 		modules: make(map[string]*moduleRecord),
 	}
+	if spec.IotEdge {
+		r.dev.DeviceScope = edgeScope(r.dev)
+	}
 	r.twin = s.newTwin()
 	s.devices[spec.DeviceID] = r
 	s.deviceKeys = insertKey(s.deviceKeys, spec.DeviceID)
@@ -144,11 +147,22 @@ func (s *Store) updateDeviceLocked(r *deviceRecord, spec DeviceSpec, status stri
 	}
 	r.dev.StatusReason = spec.StatusReason
 	r.dev.Auth = auth
+	switch {
+	case spec.IotEdge && !r.dev.IotEdge:
+		r.dev.DeviceScope = edgeScope(r.dev)
+	case !spec.IotEdge:
+		r.dev.DeviceScope = spec.DeviceScope
+	}
 	r.dev.IotEdge = spec.IotEdge
-	r.dev.DeviceScope = spec.DeviceScope
 	r.dev.ParentScopes = slices.Clone(spec.ParentScopes)
 	r.dev.ETag = s.newIdentityETag()
 	return nil
+}
+
+// edgeScope is the scope the hub generates for an IoT Edge device; it stays
+// the same for the device's life, whatever an update says.
+func edgeScope(d Device) string {
+	return "ms-azure-iot-edge://" + d.DeviceID + "-" + d.GenerationID
 }
 
 // GetDevice returns device id, or 404001 DeviceNotFound.

@@ -227,3 +227,19 @@ func TestConcurrentUse(t *testing.T) {
 	s.Scan("", func(string, map[string]any) bool { n++; return true })
 	assert.Equal(t, workers*each/2, n)
 }
+
+func TestEdgeDeviceScope(t *testing.T) {
+	t.Parallel()
+	s := New(nil)
+	d, _, err := s.PutDevice(DeviceSpec{DeviceID: "edge", IotEdge: true, DeviceScope: "ignored"}, "")
+	require.NoError(t, err)
+	assert.Equal(t, "ms-azure-iot-edge://edge-"+d.GenerationID, d.DeviceScope)
+	u, _, err := s.PutDevice(DeviceSpec{DeviceID: "edge", IotEdge: true, DeviceScope: "other"}, "*")
+	require.NoError(t, err)
+	assert.Equal(t, d.DeviceScope, u.DeviceScope, "an edge device's scope is immutable")
+
+	leaf, _, err := s.PutDevice(DeviceSpec{DeviceID: "leaf", DeviceScope: d.DeviceScope, ParentScopes: []string{d.DeviceScope}}, "")
+	require.NoError(t, err)
+	assert.Equal(t, d.DeviceScope, leaf.DeviceScope)
+	assert.Equal(t, []string{d.DeviceScope}, leaf.ParentScopes)
+}
