@@ -56,12 +56,14 @@ func (m *muxListener) serve() {
 	for {
 		c, err := m.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) || m.isClosed() {
+				return
 			}
-			return
+			// Out of file descriptors and the like: wait, then retry,
+			// as net/http does.
+			m.logger.Debug("emulator: accept failed", "error", err)
+			time.Sleep(20 * time.Millisecond)
+			continue
 		}
 		if !m.track(c) {
 			_ = c.Close()
@@ -70,6 +72,12 @@ func (m *muxListener) serve() {
 		m.wg.Add(1)
 		go m.route(c)
 	}
+}
+
+func (m *muxListener) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
 }
 
 func (m *muxListener) track(c net.Conn) bool {
