@@ -132,6 +132,9 @@ func (f *FileStore) ListCheckpoints(ctx context.Context, namespace, eventHub, co
 // without a lock: a rename replaces a file whole, so a reader sees the old
 // record or the new one.
 func (f *FileStore) readAll(ctx context.Context, op string, s scope, kind string, decode func(partition string, data []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return storageError(op, "", err)
+	}
 	dir := f.kindDir(s, kind)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -175,6 +178,9 @@ func (f *FileStore) ClaimOwnership(ctx context.Context, ownerships []eventhub.Ow
 	}
 	var claimed []eventhub.Ownership
 	for _, o := range ownerships {
+		if err := ctx.Err(); err != nil {
+			return nil, storageError(op, "", err)
+		}
 		got, ok, err := f.claimOne(ctx, o)
 		if err != nil {
 			return nil, err
