@@ -74,7 +74,7 @@ func (q *Query) Rows(docs []map[string]any) ([]map[string]any, error) {
 }
 
 func marshalRow(row map[string]any) (json.RawMessage, error) {
-	b, err := json.Marshal(row)
+	b, err := appendJSON(make([]byte, 0, 512), row)
 	if err != nil {
 		return nil, fmt.Errorf("query: encoding result row: %w", err)
 	}
