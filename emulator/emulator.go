@@ -65,6 +65,7 @@ type DeviceSeed struct {
 // per test; it holds everything in memory and forgets it at Close.
 type Emulator struct {
 	hubName  string
+	hostName string
 	tls      bool
 	logger   *slog.Logger
 	policies []Policy
@@ -131,6 +132,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: listen on %s: %w", o.Addr, err)
 	}
+	e.hostName = dialableHost(ln.Addr())
 	var serverTLS *tls.Config
 	transport := &http.Transport{ForceAttemptHTTP2: false, MaxIdleConnsPerHost: 16}
 	if o.TLS {
@@ -213,9 +215,22 @@ func (e *Emulator) seed(seeds []DeviceSeed) error {
 }
 
 // HostName returns the host and port clients connect to, e.g.
-// "127.0.0.1:41234" (the HostName of connection strings).
+// "127.0.0.1:41234" (the HostName of connection strings). When the
+// emulator listens on all interfaces, it names the loopback address.
 func (e *Emulator) HostName() string {
-	return e.mux.ln.Addr().String()
+	return e.hostName
+}
+
+// dialableHost turns a listening address into one a client can dial.
+func dialableHost(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1" // Go's "tcp" listeners on :: are dual-stack
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // HubName returns the name of the emulated hub.

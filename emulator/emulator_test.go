@@ -119,3 +119,10 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	key := r.object(t)["authentication"].(map[string]any)["symmetricKey"].(map[string]any)["primaryKey"].(string)
 	assert.NotContains(t, out, key)
 }
+
+func TestListenOnAllInterfaces(t *testing.T) {
+	t.Parallel()
+	h := start(t, &emulator.Options{Addr: "0.0.0.0:0", TLS: true})
+	assert.True(t, strings.HasPrefix(h.e.HostName(), "127.0.0.1:"), h.e.HostName())
+	assert.Equal(t, http.StatusOK, h.do(http.MethodGet, "/statistics/devices", "").Status)
+}
