@@ -26,6 +26,9 @@ var aggregates = map[string]aggKind{
 // Keywords and function names are case-insensitive. Any problem with the text
 // is reported as a *SyntaxError carrying its position.
 func Parse(text string) (*Query, error) {
+	if len(text) > 4*MaxQueryLength { // more bytes than 8192 characters can take
+		return nil, newSyntaxError(text, MaxQueryLength, "query is %d bytes long; the limit is %d characters", len(text), MaxQueryLength)
+	}
 	if n := utf8.RuneCountInString(text); n > MaxQueryLength {
 		// Point at the first character past the limit.
 		pos, count := 0, 0
