@@ -7,7 +7,7 @@
 //	e, err := emulator.Start(ctx, nil)
 //	if err != nil { … }
 //	defer e.Close()
-//	client := registry.NewFromConnectionString(e.ConnectionString(), …)
+//	client, err := registry.NewClientFromConnectionString(e.ConnectionString(), nil)
 //
 // The emulator is a product, not a mock: it serves the hub's REST API
 // (identity registry, bulk operations, modules, twins, statistics) with the
