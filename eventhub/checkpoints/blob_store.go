@@ -111,7 +111,7 @@ func (b *BlobStore) ListOwnership(ctx context.Context, namespace, eventHub, cons
 		owner, _ := metadataValue(item.Metadata, metaOwnerID)
 		out = append(out, eventhub.Ownership{
 			Namespace: namespace, EventHub: eventHub, ConsumerGroup: consumerGroup, PartitionID: partition,
-			OwnerID: owner, LastModifiedTime: *p.LastModified, ETag: string(*p.ETag),
+			OwnerID: owner, LastModifiedTime: *p.LastModified, ETag: unquoteETag(*p.ETag),
 		})
 		return nil
 	})
@@ -251,6 +251,9 @@ func (b *BlobStore) ClaimOwnership(ctx context.Context, ownerships []eventhub.Ow
 		if err := validPartition(op, o.PartitionID); err != nil {
 			return nil, err
 		}
+		if err := validOwner(op, o.OwnerID); err != nil {
+			return nil, err
+		}
 		names[i] = s.recordName(kindOwnership, o.PartitionID)
 	}
 	results := make([]eventhub.Ownership, len(ownerships))
@@ -298,7 +301,7 @@ func (b *BlobStore) claimOne(ctx context.Context, name string, o eventhub.Owners
 		})
 		etag, modified = resp.ETag, resp.LastModified
 	} else {
-		ifMatch := azcore.ETag(o.ETag)
+		ifMatch := azcore.ETag(`"` + unquoteETag(azcore.ETag(o.ETag)) + `"`)
 		var resp blob.SetMetadataResponse
 		resp, err = client.SetMetadata(ctx, metadata, &blob.SetMetadataOptions{
 			AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{
@@ -319,7 +322,7 @@ func (b *BlobStore) claimOne(ctx context.Context, name string, o eventhub.Owners
 	if etag == nil || modified == nil {
 		return o, false, newError(op, CodeStorage, name, "response without ETag or Last-Modified")
 	}
-	o.ETag, o.LastModifiedTime = string(*etag), *modified
+	o.ETag, o.LastModifiedTime = unquoteETag(*etag), *modified
 	return o, true, nil
 }
 
@@ -350,6 +353,17 @@ func (b *BlobStore) SetCheckpoint(ctx context.Context, checkpoint eventhub.Check
 		return storageError(op, name, err)
 	}
 	return nil
+}
+
+// unquoteETag returns an ETag in one form whatever its source: Storage quotes
+// the ETag header of a response ("\"0x8DC…\"") but not the Etag element of a
+// listing (0x8DC…), and callers compare what they got from both.
+func unquoteETag(e azcore.ETag) string {
+	s := string(e)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return s[1 : len(s)-1]
+	}
+	return s
 }
 
 // errorCode is the storage service's error code of err, for logs.

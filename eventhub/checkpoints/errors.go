@@ -16,13 +16,15 @@ type ErrorCode string
 const (
 	// CodeInvalidName: a namespace, event hub, consumer group or partition ID
 	// is empty or cannot be stored safely (a "/", "\", control character,
-	// "." or ".."). Retrying does not help.
+	// "." or ".."), or an owner ID is not printable ASCII. Retrying does not
+	// help.
 	CodeInvalidName ErrorCode = "InvalidName"
 	// CodeInvalidArgument: a constructor got a nil client or an empty
 	// directory.
 	CodeInvalidArgument ErrorCode = "InvalidArgument"
 	// CodeInvalidCheckpoint: a checkpoint has neither an offset nor a
-	// sequence number, so nobody could resume from it.
+	// sequence number, so nobody could resume from it, or its offset is not
+	// printable ASCII (it travels as blob metadata, an HTTP header).
 	CodeInvalidCheckpoint ErrorCode = "InvalidCheckpoint"
 	// CodeCorruptRecord: a stored record cannot be read (bad JSON in a file,
 	// a sequence number that is not a number in blob metadata). Someone

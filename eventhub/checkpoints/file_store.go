@@ -175,6 +175,9 @@ func (f *FileStore) ClaimOwnership(ctx context.Context, ownerships []eventhub.Ow
 		if err := validPartition(op, o.PartitionID); err != nil {
 			return nil, err
 		}
+		if err := validOwner(op, o.OwnerID); err != nil {
+			return nil, err
+		}
 	}
 	var claimed []eventhub.Ownership
 	for _, o := range ownerships {

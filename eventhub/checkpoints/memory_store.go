@@ -2,6 +2,7 @@ package checkpoints
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,6 +80,9 @@ func (m *MemoryStore) ClaimOwnership(ctx context.Context, ownerships []eventhub.
 		if err := validPartition(op, o.PartitionID); err != nil {
 			return nil, err
 		}
+		if err := validOwner(op, o.OwnerID); err != nil {
+			return nil, err
+		}
 		names[i] = s.recordName(kindOwnership, o.PartitionID)
 	}
 	if err := ctx.Err(); err != nil {
@@ -154,6 +158,9 @@ func checkpointName(op string, c eventhub.Checkpoint) (string, error) {
 	name := s.recordName(kindCheckpoint, c.PartitionID)
 	if c.Offset == nil && c.SequenceNumber == nil {
 		return "", newError(op, CodeInvalidCheckpoint, name, "neither offset nor sequence number is set")
+	}
+	if c.Offset != nil && !headerSafe(*c.Offset) {
+		return "", newError(op, CodeInvalidCheckpoint, name, fmt.Sprintf("offset %q is not printable ASCII without surrounding spaces", *c.Offset))
 	}
 	return name, nil
 }

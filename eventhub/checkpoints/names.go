@@ -72,3 +72,27 @@ func validName(what, v string) error {
 	}
 	return nil
 }
+
+// validOwner checks an owner ID. It travels as blob metadata, an HTTP
+// header, so it must be printable ASCII without leading or trailing spaces
+// (which HTTP drops); every store applies the rule, so that code tested on
+// one store behaves the same on another. Empty means relinquished.
+func validOwner(op, ownerID string) error {
+	if ownerID != "" && !headerSafe(ownerID) {
+		return newError(op, CodeInvalidName, "", fmt.Sprintf("owner ID %q is not printable ASCII without surrounding spaces", ownerID))
+	}
+	return nil
+}
+
+// headerSafe reports whether s survives as an HTTP header value unchanged.
+func headerSafe(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' || len(s) > 1024 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
