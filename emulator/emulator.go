@@ -146,7 +146,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		transport.TLSClientConfig = e.certs.clientConfig()
 	}
 	e.client = &http.Client{Transport: transport}
-	e.mux = newMuxListener(ln, serverTLS, &e.amqpHandler, e.logger)
+	e.mux = newMuxListener(ln, serverTLS, map[protocol]*atomic.Pointer[func(net.Conn)]{protoAMQP: &e.amqpHandler}, e.logger)
 	e.httpServer = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 30 * time.Second,

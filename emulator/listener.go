@@ -22,6 +22,39 @@ const sniffTimeout = 10 * time.Second
 
 var amqpHeaderPrefix = []byte("AMQP")
 
+// protocol is what a connection speaks, as its first bytes tell.
+type protocol int
+
+const (
+	protoHTTP protocol = iota
+	protoAMQP
+	protoMQTT
+)
+
+func (p protocol) String() string {
+	switch p {
+	case protoAMQP:
+		return "AMQP"
+	case protoMQTT:
+		return "MQTT"
+	}
+	return "HTTP"
+}
+
+// sniff tells the protocol from the first bytes of a connection: the AMQP
+// protocol header starts "AMQP"; an MQTT connection starts with a CONNECT
+// packet, whose first byte is 0x10 (no HTTP request line starts so);
+// anything else goes to the HTTP server, which answers what it cannot parse.
+func sniff(head []byte) protocol {
+	switch {
+	case bytes.HasPrefix(head, amqpHeaderPrefix):
+		return protoAMQP
+	case len(head) > 0 && head[0] == 0x10:
+		return protoMQTT
+	}
+	return protoHTTP
+}
+
 // muxListener accepts connections on the emulator's one port, terminates
 // TLS when configured, looks at the first bytes and hands the connection to
 // the AMQP handler ("AMQP…") or to the HTTP server (anything else).
@@ -29,7 +62,9 @@ type muxListener struct {
 	ln        net.Listener
 	tlsConfig *tls.Config // nil for plain TCP
 	logger    *slog.Logger
-	amqp      *atomic.Pointer[func(net.Conn)]
+	// handlers serve the non-HTTP protocols; a nil handler refuses its
+	// protocol. MQTT has none yet.
+	handlers map[protocol]*atomic.Pointer[func(net.Conn)]
 
 	http *chanListener
 
@@ -39,12 +74,12 @@ type muxListener struct {
 	wg     sync.WaitGroup
 }
 
-func newMuxListener(ln net.Listener, tlsConfig *tls.Config, amqp *atomic.Pointer[func(net.Conn)], logger *slog.Logger) *muxListener {
+func newMuxListener(ln net.Listener, tlsConfig *tls.Config, handlers map[protocol]*atomic.Pointer[func(net.Conn)], logger *slog.Logger) *muxListener {
 	return &muxListener{
 		ln:        ln,
 		tlsConfig: tlsConfig,
 		logger:    logger,
-		amqp:      amqp,
+		handlers:  handlers,
 		http:      newChanListener(ln.Addr()),
 		conns:     make(map[net.Conn]struct{}),
 	}
@@ -120,15 +155,16 @@ func (m *muxListener) route(raw net.Conn) {
 	}
 	_ = raw.SetDeadline(time.Time{})
 	pc := &peekedConn{Conn: c, r: br}
-	if bytes.HasPrefix(head, amqpHeaderPrefix) {
-		h := m.amqp.Load()
-		if h == nil {
-			m.logger.Debug("emulator: AMQP connection refused: no AMQP handler", "remote", raw.RemoteAddr().String())
-			m.untrack(raw)
-			_ = c.Close()
-			return
+	if proto := sniff(head); proto != protoHTTP {
+		var h *func(net.Conn)
+		if p := m.handlers[proto]; p != nil {
+			h = p.Load()
 		}
-		(*h)(pc) // the handler owns pc until it returns; Close closes it
+		if h == nil {
+			m.logger.Debug("emulator: connection refused: no handler", "protocol", proto.String(), "remote", raw.RemoteAddr().String())
+		} else {
+			(*h)(pc) // the handler owns pc until it returns; Close closes it
+		}
 		m.untrack(raw)
 		_ = c.Close()
 		return

@@ -118,3 +118,37 @@ func TestSilentConnectionDoesNotBlockOthers(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 }
+
+func TestSniff(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		head string
+		want protocol
+	}{
+		{"AMQP\x00\x01\x00\x00", protoAMQP},
+		{"AMQP\x03\x01\x00\x00", protoAMQP}, // SASL header
+		{"\x10\x16\x00\x04MQTT", protoMQTT},
+		{"GET /dev", protoHTTP},
+		{"PUT /dev", protoHTTP},
+		{"PRI * HT", protoHTTP},
+		{"\x16\x03\x01\x02\x00\x01\x00\x01", protoHTTP}, // a TLS hello on a plain port: HTTP answers it
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, sniff([]byte(tc.head)), "%q", tc.head)
+	}
+}
+
+func TestMQTTWithoutHandlerIsClosed(t *testing.T) {
+	t.Parallel()
+	e, err := Start(context.Background(), nil)
+	require.NoError(t, err)
+	defer e.Close()
+	c, err := net.Dial("tcp", e.HostName())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("\x10\x16\x00\x04MQTT\x04\x02\x00\x3c"))
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = c.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "closed, not answered by the HTTP server")
+}
