@@ -139,7 +139,9 @@ type Query struct {
 	where     expr // nil when there is no WHERE
 	groupBy   []*pathExpr
 	aggregate bool
-	hash      [16]byte
+	// numericAggs is set when SELECT has SUM, AVG, MIN or MAX.
+	numericAggs bool
+	hash        [16]byte
 }
 
 // Text returns the query text as given to Parse.

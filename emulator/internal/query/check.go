@@ -24,6 +24,9 @@ func (p *parser) check(q *Query) error {
 		if it.agg != aggNone {
 			q.aggregate = true
 		}
+		if it.agg != aggNone && it.agg != aggCount {
+			q.numericAggs = true
+		}
 	}
 	if len(q.groupBy) > 0 {
 		q.aggregate = true

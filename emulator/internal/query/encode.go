@@ -26,7 +26,8 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	case float64:
 		return appendFloat(b, x)
 	case map[string]any:
-		keys := make([]string, 0, len(x))
+		var small [16]string // most twin objects have few keys: no allocation
+		keys := small[:0]
 		for k := range x {
 			keys = append(keys, k)
 		}

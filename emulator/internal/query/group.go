@@ -1,17 +1,10 @@
 package query
 
 import (
-	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 )
-
-// groupRow is one result row of an aggregate query with the sort key that
-// orders rows and that continuation tokens resume after.
-type groupRow struct {
-	key string
-	row map[string]any
-}
 
 // group accumulates the documents of one GROUP BY key.
 type group struct {
@@ -25,13 +18,13 @@ type group struct {
 	maxs   []float64
 }
 
-// aggregateRows scans the whole collection through scan, groups the matching
-// documents and returns the result rows ordered by group key. A query with
-// aggregates but no GROUP BY yields exactly one row, even over no documents
-// (COUNT() is then 0).
-func (q *Query) aggregateRows(scan func(fn func(key string, doc map[string]any) bool)) ([]groupRow, error) {
+// aggregateGroups scans the whole collection through scan, groups the
+// matching documents and returns the groups ordered by key; groupResult
+// projects each into its result row. A query with aggregates but no GROUP BY
+// yields exactly one group, even over no documents (COUNT() is then 0).
+func (q *Query) aggregateGroups(scan func(fn func(key string, doc map[string]any) bool)) ([]*group, error) {
 	groups := map[string]*group{}
-	var buf strings.Builder
+	var buf []byte
 	values := make([]any, len(q.groupBy))
 	names := make([]string, len(q.groupBy))
 	var encErr error
@@ -39,17 +32,18 @@ func (q *Query) aggregateRows(scan func(fn func(key string, doc map[string]any) 
 		if !q.Matches(doc) {
 			return true
 		}
-		buf.Reset()
+		buf = buf[:0]
 		for i, g := range q.groupBy {
 			values[i], names[i] = g.lookup(doc)
-			if err := encodeKeyPart(&buf, values[i]); err != nil {
+			var err error
+			if buf, err = appendKeyPart(buf, values[i]); err != nil {
 				encErr = err
 				return false
 			}
 		}
-		k := buf.String()
-		gr := groups[k]
+		gr := groups[string(buf)] // no allocation for the lookup
 		if gr == nil {
+			k := string(buf)
 			gr = q.newGroup(k, values, names)
 			groups[k] = gr
 		}
@@ -62,29 +56,30 @@ func (q *Query) aggregateRows(scan func(fn func(key string, doc map[string]any) 
 	if len(q.groupBy) == 0 && len(groups) == 0 {
 		groups[""] = q.newGroup("", nil, nil)
 	}
-	rows := make([]groupRow, 0, len(groups))
+	sorted := make([]*group, 0, len(groups))
 	for _, gr := range groups {
-		rows = append(rows, groupRow{key: gr.key, row: q.groupResult(gr)})
+		sorted = append(sorted, gr)
 	}
-	slices.SortFunc(rows, func(a, b groupRow) int { return strings.Compare(a.key, b.key) })
-	return rows, nil
+	slices.SortFunc(sorted, func(a, b *group) int { return strings.Compare(a.key, b.key) })
+	return sorted, nil
 }
 
 func (q *Query) newGroup(key string, values []any, names []string) *group {
-	n := len(q.items)
-	return &group{
-		key:    key,
-		values: slices.Clone(values),
-		names:  slices.Clone(names),
-		sums:   make([]float64, n),
-		nums:   make([]int, n),
-		mins:   make([]float64, n),
-		maxs:   make([]float64, n),
+	gr := &group{key: key, values: slices.Clone(values), names: slices.Clone(names)}
+	if q.numericAggs {
+		n := len(q.items)
+		acc := make([]float64, 3*n)
+		gr.sums, gr.mins, gr.maxs = acc[:n], acc[n:2*n], acc[2*n:]
+		gr.nums = make([]int, n)
 	}
+	return gr
 }
 
 func (q *Query) accumulate(gr *group, doc map[string]any) {
 	gr.count++
+	if !q.numericAggs {
+		return
+	}
 	for i, it := range q.items {
 		if it.agg == aggNone || it.agg == aggCount {
 			continue
@@ -146,21 +141,26 @@ func (q *Query) groupResult(gr *group) map[string]any {
 	return row
 }
 
-// encodeKeyPart appends a type-tagged, self-delimiting encoding of v, so that
+// appendKeyPart appends a type-tagged, self-delimiting encoding of v, so that
 // distinct GROUP BY tuples (including a string "1" and a number 1) never share
 // a key.
-func encodeKeyPart(b *strings.Builder, v any) error {
+func appendKeyPart(b []byte, v any) ([]byte, error) {
 	if isUndefined(v) {
-		b.WriteString("u;")
-		return nil
+		return append(b, 'u', ';'), nil
 	}
-	enc, err := json.Marshal(v)
+	// Reserve room for the length prefix, encode, then write the length.
+	b = append(b, 'v')
+	mark := len(b)
+	enc, err := appendJSON(b, v)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b.WriteString("v")
-	b.WriteString(itoa(len(enc)))
-	b.WriteByte(':')
-	b.Write(enc)
-	return nil
+	n := len(enc) - mark
+	var tmp [24]byte
+	prefix := strconv.AppendInt(tmp[:0], int64(n), 10)
+	prefix = append(prefix, ':')
+	enc = append(enc, prefix...)
+	copy(enc[mark+len(prefix):], enc[mark:mark+n])
+	copy(enc[mark:], prefix)
+	return enc, nil
 }

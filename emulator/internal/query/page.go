@@ -3,6 +3,7 @@ package query
 import (
 	"crypto/rand"
 	"encoding/json"
+	"slices"
 )
 
 // Page sizes, as for the hub's x-ms-max-item-count header. The service SDKs
@@ -129,7 +130,7 @@ func (e *Engine) scanPage(q *Query, store Store, cur cursor, limit int, res *Res
 			return false
 		}
 		var item json.RawMessage
-		if item, err = marshalRow(q.project(doc)); err != nil {
+		if item, err = marshalRow(q.project(doc), q.rowSizeHint()); err != nil {
 			return false
 		}
 		res.Items = append(res.Items, item)
@@ -140,26 +141,38 @@ func (e *Engine) scanPage(q *Query, store Store, cur cursor, limit int, res *Res
 }
 
 func (e *Engine) aggregatePage(q *Query, store Store, cur cursor, limit int, res *Result) (last string, more bool, err error) {
-	rows, err := q.aggregateRows(func(fn func(string, map[string]any) bool) { store.Scan("", fn) })
+	groups, err := q.aggregateGroups(func(fn func(string, map[string]any) bool) { store.Scan("", fn) })
 	if err != nil {
 		return "", false, err
 	}
 	start := 0
 	if cur.after != "" {
-		for start < len(rows) && rows[start].key <= cur.after {
-			start++
-		}
+		start, _ = slices.BinarySearchFunc(groups, cur.after, func(g *group, after string) int {
+			if g.key <= after {
+				return -1
+			}
+			return 1
+		})
 	}
-	for i := start; i < len(rows); i++ {
+	for _, gr := range groups[start:] {
 		if len(res.Items) == limit {
 			return last, true, nil
 		}
-		item, err := marshalRow(rows[i].row)
+		item, err := marshalRow(q.groupResult(gr), 64*len(q.items))
 		if err != nil {
 			return "", false, err
 		}
 		res.Items = append(res.Items, item)
-		last = rows[i].key
+		last = gr.key
 	}
 	return last, false, nil
+}
+
+// rowSizeHint is a starting buffer size for one encoded row: twins are
+// typically 1-2 KB, projections far smaller.
+func (q *Query) rowSizeHint() int {
+	if q.selectAll {
+		return 2048
+	}
+	return 64 * len(q.items)
 }

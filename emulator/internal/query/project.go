@@ -42,7 +42,7 @@ func outputName(it selectItem, key string) string {
 // Engine.Page.
 func (q *Query) Rows(docs []map[string]any) ([]map[string]any, error) {
 	if q.aggregate {
-		rows, err := q.aggregateRows(func(fn func(string, map[string]any) bool) {
+		groups, err := q.aggregateGroups(func(fn func(string, map[string]any) bool) {
 			for _, d := range docs {
 				if !fn("", d) {
 					return
@@ -52,12 +52,12 @@ func (q *Query) Rows(docs []map[string]any) ([]map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := make([]map[string]any, 0, len(rows))
-		for _, r := range rows {
+		out := make([]map[string]any, 0, len(groups))
+		for _, gr := range groups {
 			if q.top >= 0 && len(out) == q.top {
 				break
 			}
-			out = append(out, r.row)
+			out = append(out, q.groupResult(gr))
 		}
 		return out, nil
 	}
@@ -73,8 +73,9 @@ func (q *Query) Rows(docs []map[string]any) ([]map[string]any, error) {
 	return out, nil
 }
 
-func marshalRow(row map[string]any) (json.RawMessage, error) {
-	b, err := appendJSON(make([]byte, 0, 512), row)
+// marshalRow encodes a result row; sizeHint is the expected encoded size.
+func marshalRow(row map[string]any, sizeHint int) (json.RawMessage, error) {
+	b, err := appendJSON(make([]byte, 0, sizeHint), row)
 	if err != nil {
 		return nil, fmt.Errorf("query: encoding result row: %w", err)
 	}
