@@ -41,9 +41,9 @@ func buildFunctions() map[string]*function {
 	add(1, 1, typeCheck(func(v any) bool { _, ok := v.([]any); return ok }), "IS_ARRAY")
 	add(1, 1, typeCheck(isPrimitive), "IS_PRIMITIVE")
 
-	add(2, 2, strings2(strings.HasPrefix), "STARTSWITH", "STARTS_WITH")
-	add(2, 2, strings2(strings.HasSuffix), "ENDSWITH", "ENDS_WITH")
-	add(2, 2, strings2(strings.Contains), "CONTAINS")
+	add(2, 3, strings2(strings.HasPrefix), "STARTSWITH", "STARTS_WITH")
+	add(2, 3, strings2(strings.HasSuffix), "ENDSWITH", "ENDS_WITH")
+	add(2, 3, strings2(strings.Contains), "CONTAINS")
 	add(1, 1, string1(strings.ToLower), "LOWER")
 	add(1, 1, string1(strings.ToUpper), "UPPER")
 	add(1, 1, string1(strings.TrimSpace), "TRIM")
@@ -69,12 +69,23 @@ func isPrimitive(v any) bool {
 }
 
 // strings2 lifts a string predicate; any non-string argument gives undefined.
+// An optional third Boolean argument true makes the test case-insensitive,
+// as in Cosmos DB's STARTSWITH(s, prefix, true).
 func strings2(f func(a, b string) bool) func([]any) any {
 	return func(a []any) any {
 		s, ok1 := a[0].(string)
 		t, ok2 := a[1].(string)
 		if !ok1 || !ok2 {
 			return undefined
+		}
+		if len(a) == 3 {
+			fold, ok := a[2].(bool)
+			if !ok {
+				return undefined
+			}
+			if fold {
+				s, t = strings.ToLower(s), strings.ToLower(t)
+			}
 		}
 		return f(s, t)
 	}

@@ -3,6 +3,7 @@ package query
 import (
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -67,6 +68,19 @@ func isIdentPart(c byte) bool { return isIdentStart(c) || (c >= '0' && c <= '9')
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
+// letterAt returns the byte length of a non-ASCII letter at i (property names
+// such as tags.größe), or 0.
+func (l *lexer) letterAt(i int) int {
+	if l.src[i] < utf8.RuneSelf {
+		return 0
+	}
+	r, n := utf8.DecodeRuneInString(l.src[i:])
+	if r == utf8.RuneError || !unicode.IsLetter(r) {
+		return 0
+	}
+	return n
+}
+
 // next returns the next token or a *SyntaxError.
 func (l *lexer) next() (token, error) {
 	for l.pos < len(l.src) {
@@ -83,9 +97,15 @@ func (l *lexer) next() (token, error) {
 	}
 	c := l.src[l.pos]
 	switch {
-	case isIdentStart(c):
-		for l.pos < len(l.src) && isIdentPart(l.src[l.pos]) {
-			l.pos++
+	case isIdentStart(c) || l.letterAt(l.pos) > 0:
+		for l.pos < len(l.src) {
+			if isIdentPart(l.src[l.pos]) {
+				l.pos++
+			} else if n := l.letterAt(l.pos); n > 0 {
+				l.pos += n
+			} else {
+				break
+			}
 		}
 		return token{kind: tokIdent, pos: start, text: l.src[start:l.pos]}, nil
 	case isDigit(c) || (c == '.' && l.pos+1 < len(l.src) && isDigit(l.src[l.pos+1])):
