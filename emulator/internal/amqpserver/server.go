@@ -224,6 +224,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed = true
 	s.mu.Unlock()
 	for _, c := range s.Conns() {
+		c.die() // release stalled frames first: they hold the connection's lock
 		c.Close(&Error{Condition: CondConnectionForced, Description: "the server is shutting down"})
 	}
 	done := make(chan struct{})

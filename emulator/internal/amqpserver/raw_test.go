@@ -1,0 +1,271 @@
+package amqpserver
+
+import (
+	"io"
+
+	"github.com/Azure/go-amqp"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/iotkit-go/iothub/emulator/internal/amqpserver/encoding"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// rawClient speaks AMQP byte by byte, to send what go-amqp never would.
+type rawClient struct {
+	t  testing.TB
+	nc net.Conn
+}
+
+func (ts *testServer) raw(t testing.TB) *rawClient {
+	nc, err := net.Dial("tcp", ts.addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawClient{t: t, nc: nc}
+}
+
+func (rc *rawClient) write(b []byte) {
+	_, err := rc.nc.Write(b)
+	require.NoError(rc.t, err)
+}
+
+func (rc *rawClient) header(id uint8) {
+	h := encoding.ProtocolHeader(id)
+	rc.write(h[:])
+}
+
+func (rc *rawClient) frame(typ uint8, ch uint16, p encoding.Performative, payload []byte) {
+	var w encoding.Writer
+	require.NoError(rc.t, encoding.AppendFrame(&w, typ, ch, p, payload))
+	rc.write(w.B)
+}
+
+func (rc *rawClient) readHeader() [8]byte {
+	var h [8]byte
+	_, err := io.ReadFull(rc.nc, h[:])
+	require.NoError(rc.t, err)
+	return h
+}
+
+// readFrame returns the next non-heartbeat frame.
+func (rc *rawClient) readFrame() encoding.Performative {
+	for {
+		var hb [8]byte
+		_, err := io.ReadFull(rc.nc, hb[:])
+		require.NoError(rc.t, err)
+		h, err := encoding.ParseFrameHeader(hb[:])
+		require.NoError(rc.t, err)
+		body := make([]byte, h.Size-8)
+		_, err = io.ReadFull(rc.nc, body)
+		require.NoError(rc.t, err)
+		p, err := encoding.DecodeBody(h.Type, body[int(h.DataOffset)*4-8:])
+		require.NoError(rc.t, err)
+		if p != nil {
+			return p
+		}
+	}
+}
+
+// open does the plain AMQP handshake (no SASL) and returns the server's open.
+func (rc *rawClient) open(o *encoding.Open) *encoding.Open {
+	rc.header(encoding.ProtoAMQP)
+	rc.frame(0, 0, o, nil)
+	assert.Equal(rc.t, encoding.ProtocolHeader(0), rc.readHeader())
+	so, ok := rc.readFrame().(*encoding.Open)
+	require.True(rc.t, ok)
+	return so
+}
+
+// expectClose reads frames until a close arrives and checks its condition,
+// then that the server closes the socket.
+func (rc *rawClient) expectClose(cond string) {
+	for {
+		p := rc.readFrame()
+		if c, ok := p.(*encoding.Close); ok {
+			require.NotNil(rc.t, c.Error)
+			assert.Equal(rc.t, encoding.Symbol(cond), c.Error.Condition)
+			break
+		}
+	}
+	rc.expectEOF()
+}
+
+func (rc *rawClient) expectEOF() {
+	rc.nc.(*net.TCPConn).CloseWrite()
+	_, err := io.Copy(io.Discard, rc.nc)
+	require.NoError(rc.t, err, "the server must close the connection")
+}
+
+func TestFramingErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		send func(rc *rawClient)
+		cond string
+	}{
+		{"oversized frame", func(rc *rawClient) {
+			rc.write([]byte{0, 0x10, 0, 0, 2, 0, 0, 0}) // 1 MiB > 4096
+		}, CondFramingError},
+		{"bad data offset", func(rc *rawClient) {
+			rc.write([]byte{0, 0, 0, 8, 1, 0, 0, 0})
+		}, CondFramingError},
+		{"malformed body", func(rc *rawClient) {
+			rc.write([]byte{0, 0, 0, 12, 2, 0, 0, 0, 0x00, 0x53, 0x10, 0xd0})
+		}, CondDecodeError},
+		{"hostile list count", func(rc *rawClient) {
+			rc.write([]byte{0, 0, 0, 20, 2, 0, 0, 0, 0x00, 0x53, 0x11, 0xd0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff})
+		}, CondDecodeError},
+		{"unknown performative", func(rc *rawClient) {
+			rc.write([]byte{0, 0, 0, 12, 2, 0, 0, 0, 0x00, 0x53, 0x7f, 0x45})
+		}, CondDecodeError},
+		{"second open", func(rc *rawClient) {
+			rc.frame(0, 0, &encoding.Open{ContainerID: "again"}, nil)
+		}, CondIllegalState},
+		{"transfer without session", func(rc *rawClient) {
+			rc.frame(0, 3, &encoding.Transfer{HasDeliveryID: true}, []byte{0})
+		}, CondIllegalState},
+		{"sasl frame after open", func(rc *rawClient) {
+			rc.frame(1, 0, &encoding.SASLInit{Mechanism: "ANONYMOUS"}, nil)
+		}, CondFramingError},
+	}
+	ts := newTestServer(t, &ServerOptions{MaxFrameSize: 4096})
+	q := newQueueNode()
+	require.NoError(t, ts.Handle("q", q.node()))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// A healthy connection alongside must not notice.
+			s := ts.session(t, nil)
+			rc := ts.raw(t)
+			rc.open(&encoding.Open{ContainerID: "raw", MaxFrameSize: 65536, ChannelMax: 10})
+			tt.send(rc)
+			rc.expectClose(tt.cond)
+			require.NoError(t, roundTrip(testCtx(t), s, "q"))
+		})
+	}
+}
+
+func TestProtocolHeaderRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		opts   *ServerOptions
+		header []byte
+		want   uint8
+	}{
+		{"tls", nil, []byte("AMQP\x02\x01\x00\x00"), encoding.ProtoSASL},
+		{"tls without sasl", &ServerOptions{DisableAnonymous: true}, []byte("AMQP\x02\x01\x00\x00"), encoding.ProtoAMQP},
+		{"amqp 0.9", nil, []byte("AMQP\x00\x00\x09\x01"), encoding.ProtoSASL},
+		{"not amqp", nil, []byte("GET / HT"), encoding.ProtoSASL},
+		{"sasl required", &ServerOptions{RequireSASL: true}, []byte("AMQP\x00\x01\x00\x00"), encoding.ProtoSASL},
+		{"sasl disabled", &ServerOptions{DisableAnonymous: true}, []byte("AMQP\x03\x01\x00\x00"), encoding.ProtoAMQP},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, tt.opts)
+			rc := ts.raw(t)
+			rc.write(tt.header)
+			assert.Equal(t, encoding.ProtocolHeader(tt.want), rc.readHeader())
+			rc.expectEOF()
+		})
+	}
+}
+
+func TestSASLOutcomeCodes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		init *encoding.SASLInit
+		want uint8
+	}{
+		{"plain ok", &encoding.SASLInit{Mechanism: "PLAIN", InitialResponse: []byte("\x00iothubowner@sas.root.myhub\x00" + goodToken)}, 0},
+		{"plain bad password", &encoding.SASLInit{Mechanism: "PLAIN", InitialResponse: []byte("\x00iothubowner@sas.root.myhub\x00nope")}, 1},
+		{"plain malformed", &encoding.SASLInit{Mechanism: "PLAIN", InitialResponse: []byte("no separators")}, 1},
+		{"plain sys-temp", &encoding.SASLInit{Mechanism: "PLAIN", InitialResponse: []byte("\x00busy@sas.root.myhub\x00x")}, 4},
+		{"unknown mechanism", &encoding.SASLInit{Mechanism: "SCRAM-SHA-256"}, 1},
+		{"anonymous", &encoding.SASLInit{Mechanism: "ANONYMOUS"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, &ServerOptions{SASLPlain: checkPlain})
+			rc := ts.raw(t)
+			rc.header(encoding.ProtoSASL)
+			assert.Equal(t, encoding.ProtocolHeader(encoding.ProtoSASL), rc.readHeader())
+			mechs, ok := rc.readFrame().(*encoding.SASLMechanisms)
+			require.True(t, ok)
+			assert.Equal(t, []encoding.Symbol{"PLAIN", "ANONYMOUS"}, mechs.Mechanisms)
+			rc.frame(encoding.FrameTypeSASL, 0, tt.init, nil)
+			out, ok := rc.readFrame().(*encoding.SASLOutcome)
+			require.True(t, ok)
+			assert.Equal(t, tt.want, out.Code)
+			if tt.want != 0 {
+				rc.expectEOF()
+				return
+			}
+			rc.open(&encoding.Open{ContainerID: "raw"})
+		})
+	}
+}
+
+func TestIdleTimeoutSilentClient(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, &ServerOptions{IdleTimeout: 200 * time.Millisecond})
+	rc := ts.raw(t)
+	so := rc.open(&encoding.Open{ContainerID: "silent"})
+	assert.Equal(t, uint32(200), so.IdleTimeout, "the server advertises its idle timeout")
+	// Say nothing more: the server must give up with resource-limit-exceeded.
+	rc.expectClose(CondResourceLimitExceeded)
+}
+
+func TestServerSendsHeartbeats(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	rc := ts.raw(t)
+	rc.open(&encoding.Open{ContainerID: "needs-heartbeats", IdleTimeout: 100})
+	// Empty frames must arrive well within the advertised 100ms.
+	for range 5 {
+		start := time.Now()
+		var hb [8]byte
+		_, err := io.ReadFull(rc.nc, hb[:])
+		require.NoError(t, err)
+		assert.Equal(t, [8]byte{0, 0, 0, 8, 2, 0, 0, 0}, hb)
+		assert.Less(t, time.Since(start), 100*time.Millisecond)
+	}
+}
+
+func TestIdleTimeoutWithGoAMQP(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		server time.Duration
+		client time.Duration
+	}{
+		{"client heartbeats keep the server happy", 300 * time.Millisecond, 0},
+		{"server heartbeats keep the client happy", -1, 300 * time.Millisecond},
+		{"both ways", 300 * time.Millisecond, 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, &ServerOptions{IdleTimeout: tt.server})
+			q := newQueueNode()
+			require.NoError(t, ts.Handle("q", q.node()))
+			conn := ts.dial(t, &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous(), IdleTimeout: tt.client})
+			ctx := testCtx(t)
+			s, err := conn.NewSession(ctx, nil)
+			require.NoError(t, err)
+			// Three idle timeouts of silence from the application.
+			select {
+			case <-conn.Done():
+				t.Fatalf("connection closed while idle: %v", conn.Err())
+			case <-time.After(time.Second):
+			}
+			require.NoError(t, roundTrip(ctx, s, "q"))
+		})
+	}
+}
