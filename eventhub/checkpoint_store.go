@@ -89,7 +89,9 @@ type Checkpoint struct {
 	// PartitionID is the partition, e.g. "0".
 	PartitionID string
 	// Offset is the event's offset, as the service reports it (a string, as
-	// the service may not use numbers). Nil when unknown.
+	// the service may not use numbers). Nil when unknown. Stores keep it as
+	// text that must survive an HTTP header (Blob Storage metadata): printable
+	// ASCII without surrounding spaces, which every service offset is.
 	Offset *string
 	// SequenceNumber is the event's sequence number. Nil when unknown.
 	SequenceNumber *int64

@@ -56,6 +56,8 @@ type BlobStoreOptions struct {
 // If-None-Match "*"; the service refusing either (412 ConditionNotMet, 409
 // BlobAlreadyExists, or 404 for a blob deleted meanwhile) means the claim
 // was lost, not that it failed. Checkpoints are written unconditionally.
+// ETags are returned without the quotes of the ETag header, in the form
+// blob listings use; a quoted ETag is accepted as well.
 //
 // Compatibility notes: the .NET, Java, JavaScript and Python stores lower-case
 // names as this one does; the Go azeventhubs store (v2.0.2) does not, so for

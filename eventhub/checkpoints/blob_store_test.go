@@ -296,11 +296,15 @@ func TestBlobStoreClaimConditions(t *testing.T) {
 	require.NoError(t, err)
 
 	first := claimOne(t, store, ownership("0", "a", ""))
-	claimOne(t, store, ownership("0", "b", first.ETag))
+	second := claimOne(t, store, ownership("0", "b", first.ETag))
 	assert.Equal(t, []string{
 		"PUT comp= if-match= if-none-match=*",
 		`PUT comp=metadata if-match="` + first.ETag + `" if-none-match=`,
 	}, seen)
+
+	// An ETag as the header spells it, quoted, is the same ETag.
+	third := claimOne(t, store, ownership("0", "c", `"`+second.ETag+`"`))
+	assert.NotContains(t, third.ETag, `"`)
 }
 
 type recordPolicy func(*http.Request)
