@@ -1,6 +1,7 @@
 package amqpserver
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/Azure/go-amqp"
@@ -132,9 +133,9 @@ func TestFramingErrors(t *testing.T) {
 		}, CondFramingError},
 	}
 	ts := newTestServer(t, &ServerOptions{MaxFrameSize: 4096})
-	q := newQueueNode()
-	require.NoError(t, ts.Handle("q", q.node()))
-	for _, tt := range tests {
+	for i, tt := range tests {
+		addr := fmt.Sprint("q", i)
+		require.NoError(t, ts.Handle(addr, newQueueNode().node()))
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			// A healthy connection alongside must not notice.
@@ -143,7 +144,7 @@ func TestFramingErrors(t *testing.T) {
 			rc.open(&encoding.Open{ContainerID: "raw", MaxFrameSize: 65536, ChannelMax: 10})
 			tt.send(rc)
 			rc.expectClose(tt.cond)
-			require.NoError(t, roundTrip(testCtx(t), s, "q"))
+			require.NoError(t, roundTrip(testCtx(t), s, addr))
 		})
 	}
 }
