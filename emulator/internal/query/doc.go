@@ -45,8 +45,9 @@
 // row. Unaliased aggregates are named $1, $2, … in SELECT order (as Cosmos
 // DB does), so "SELECT COUNT() FROM devices" returns [{"$1": n}]. A query
 // with aggregates but without GROUP BY returns one row even over no
-// documents. GROUP BY rows are ordered by a type-tagged encoding of the
-// group values; documents lacking a GROUP BY path form their own group,
+// documents. GROUP BY rows are ordered by their group values: undefined,
+// null, Booleans, numbers (numerically), strings (by code point), then
+// arrays and objects; documents lacking a GROUP BY path form their own group,
 // whose row omits that property. As documented for the hub, GROUP BY is
 // supported only on devices, and SELECT * cannot be grouped.
 //

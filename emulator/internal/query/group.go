@@ -1,8 +1,9 @@
 package query
 
 import (
+	"encoding/binary"
+	"math"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -141,26 +142,52 @@ func (q *Query) groupResult(gr *group) map[string]any {
 	return row
 }
 
-// appendKeyPart appends a type-tagged, self-delimiting encoding of v, so that
-// distinct GROUP BY tuples (including a string "1" and a number 1) never share
-// a key.
+// appendKeyPart appends an order-preserving, self-delimiting encoding of v,
+// so that byte order of keys is the natural order of GROUP BY tuples and
+// distinct tuples (a string "1" and a number 1) never share a key. Per value:
+// a type byte (undefined < null < Boolean < number < string < array/object),
+// then for Booleans one byte, for numbers 8 bytes of sign-adjusted IEEE 754
+// bits, for strings and JSON-encoded arrays and objects the bytes with 0x00
+// escaped as 0x00 0xFF and terminated by 0x00 0x01.
 func appendKeyPart(b []byte, v any) ([]byte, error) {
-	if isUndefined(v) {
-		return append(b, 'u', ';'), nil
+	switch x := v.(type) {
+	case undefinedType:
+		return append(b, 0), nil
+	case nil:
+		return append(b, 1), nil
+	case bool:
+		if x {
+			return append(b, 2, 1), nil
+		}
+		return append(b, 2, 0), nil
+	case float64:
+		if x == 0 {
+			x = 0 // fold -0 into 0
+		}
+		bits := math.Float64bits(x)
+		if bits>>63 == 0 {
+			bits |= 1 << 63
+		} else {
+			bits = ^bits
+		}
+		return binary.BigEndian.AppendUint64(append(b, 3), bits), nil
+	case string:
+		return appendEscaped(append(b, 4), x), nil
 	}
-	// Reserve room for the length prefix, encode, then write the length.
-	b = append(b, 'v')
-	mark := len(b)
-	enc, err := appendJSON(b, v)
+	enc, err := appendJSON(nil, v)
 	if err != nil {
 		return nil, err
 	}
-	n := len(enc) - mark
-	var tmp [24]byte
-	prefix := strconv.AppendInt(tmp[:0], int64(n), 10)
-	prefix = append(prefix, ':')
-	enc = append(enc, prefix...)
-	copy(enc[mark+len(prefix):], enc[mark:mark+n])
-	copy(enc[mark:], prefix)
-	return enc, nil
+	return appendEscaped(append(b, 5), string(enc)), nil
+}
+
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			b = append(b, 0, 0xFF)
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return append(b, 0, 1)
 }
