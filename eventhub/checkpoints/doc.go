@@ -20,7 +20,8 @@
 // result and is not an error.
 //
 // Every error these stores return is an [*Error], with a stable [ErrorCode];
-// [errors.Is] matches it against [ErrInvalidName], [ErrInvalidCheckpoint],
-// [ErrCorruptRecord] and [ErrStorage]. Errors never carry account keys or
-// SAS tokens.
+// [errors.Is] matches it against [ErrInvalidName], [ErrInvalidArgument],
+// [ErrInvalidCheckpoint], [ErrCorruptRecord] and [ErrStorage]. The text of an
+// error, and of every cause it unwraps to, never holds account keys or SAS
+// tokens.
 package checkpoints

@@ -98,7 +98,9 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause: an *fs.PathError, an *azcore.ResponseError, a
 // context error… Transport errors, whose text would hold the request URL,
-// are replaced by a copy of their text with the URL's query removed.
+// are replaced by a copy of their text with the URL's query removed. An
+// *azcore.ResponseError's text is safe, but its RawResponse still holds the
+// request, SAS query included: do not log that.
 func (e *Error) Unwrap() error { return e.err }
 
 // Is reports whether target is the sentinel of e's code, so that
