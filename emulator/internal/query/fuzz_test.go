@@ -51,3 +51,34 @@ func FuzzQueryParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzContinuation feeds arbitrary tokens to Page: each is either rejected
+// with ErrBadContinuation or (for tokens the engine issued) accepted; it
+// never panics.
+func FuzzContinuation(f *testing.F) {
+	store := newMemStore(deviceKey, newFleet(50).devices)
+	e := NewEngine(&EngineOptions{Secret: []byte("fuzz")})
+	q, err := Parse("SELECT deviceId FROM devices")
+	if err != nil {
+		f.Fatal(err)
+	}
+	res, err := e.Page(q, store, "", 3)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(res.Continuation)
+	f.Add("")
+	f.Add("AQE")
+	f.Fuzz(func(t *testing.T, tok string) {
+		res, err := e.Page(q, store, tok, 3)
+		if err != nil {
+			if !errors.Is(err, ErrBadContinuation) {
+				t.Fatalf("unexpected error type: %v", err)
+			}
+			return
+		}
+		if len(res.Items) > 3 {
+			t.Fatalf("page too large: %d", len(res.Items))
+		}
+	})
+}

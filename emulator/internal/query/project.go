@@ -39,7 +39,7 @@ func outputName(it selectItem, key string) string {
 // Rows evaluates a non-aggregate query over docs, or an aggregate query over
 // all of docs, and returns the result rows without paging. It is meant for
 // small, in-memory collections and for tests; the emulator pages with
-// Engine.Page.
+// Engine.Page. The rows of SELECT * are the documents themselves, not copies.
 func (q *Query) Rows(docs []map[string]any) ([]map[string]any, error) {
 	if q.aggregate {
 		groups, err := q.aggregateGroups(func(fn func(string, map[string]any) bool) {
