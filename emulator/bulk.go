@@ -113,6 +113,9 @@ func (e *Emulator) bulkRegistry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	for _, op := range ops {
+		e.kickUnfit(op.DeviceID, op.ModuleID)
+	}
 	out := bulkResultJSON{IsSuccessful: res.Successful(), Errors: []opErrorJSON{}, Warnings: []warningJSON{}}
 	for _, oe := range res.Errors {
 		out.Errors = append(out.Errors, opErrorJSON{

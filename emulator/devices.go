@@ -1,11 +1,13 @@
 package emulator
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
+	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
 
 // maxListTop is the most devices GET /devices returns; the hub reads any
@@ -148,6 +150,9 @@ func (e *Emulator) putDevice(w http.ResponseWriter, r *http.Request, id string) 
 	if err != nil {
 		return err
 	}
+	if d.Status == registry.StatusDisabled {
+		e.sessions.KickDevice(id, ErrDeviceDisabled)
+	}
 	return writeJSON(w, http.StatusOK, toDeviceJSON(d), d.ETag)
 }
 
@@ -158,6 +163,7 @@ func (e *Emulator) deleteDevice(w http.ResponseWriter, r *http.Request, id strin
 	if err := e.store.DeleteDevice(id, r.Header.Get("If-Match")); err != nil {
 		return err
 	}
+	e.sessions.KickDevice(id, errIdentityDeleted)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -179,4 +185,25 @@ func (e *Emulator) listDevices(w http.ResponseWriter, r *http.Request) error {
 		out[i] = toDeviceJSON(d)
 	}
 	return writeJSON(w, http.StatusOK, out, "")
+}
+
+// errIdentityDeleted is the reason given to the connections of a device or
+// module that was deleted.
+var errIdentityDeleted = fmt.Errorf("emulator: the identity was deleted: %w", iothub.ErrDeviceNotFound)
+
+// kickUnfit disconnects the sessions of a device (and its modules) that is
+// now disabled or gone, and of a module that is gone: after a bulk
+// operation, which may have done either to any of its entries.
+func (e *Emulator) kickUnfit(deviceID, moduleID string) {
+	d, err := e.store.GetDevice(deviceID)
+	switch {
+	case err != nil:
+		e.sessions.KickDevice(deviceID, errIdentityDeleted)
+	case d.Status == registry.StatusDisabled:
+		e.sessions.KickDevice(deviceID, ErrDeviceDisabled)
+	case moduleID != "":
+		if _, err := e.store.GetModule(deviceID, moduleID); err != nil {
+			e.sessions.Kick(sessions.Key{DeviceID: deviceID, ModuleID: moduleID}, errIdentityDeleted)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/iotkit-go/iothub/emulator/internal/query"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
+	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
 
 // Options configure an emulator. A nil *Options accepts the defaults.
@@ -80,6 +81,18 @@ type Emulator struct {
 
 	queries *query.Engine
 
+	// sessions holds the live device and module connections; its changes
+	// keep connectionState and the service statistics up to date.
+	sessions *sessions.Manager
+	// twinWrites orders twin writes with their desired-property
+	// notifications, so that devices see updates in $version order.
+	twinWrites sync.Mutex
+	// baseCtx ends when Shutdown starts, ending the direct-method calls
+	// that wait for a device; closing refuses new device connections.
+	baseCtx    context.Context
+	baseCancel context.CancelFunc
+	closing    atomic.Bool
+
 	faults faultSet
 	reqlog requestLog
 
@@ -123,13 +136,21 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		queries:   query.NewEngine(nil),
 		serveDone: make(chan struct{}),
 	}
+	e.sessions = sessions.NewManager(nil, func(k sessions.Key, connected bool, _ time.Time) {
+		// The identity may be gone already (a delete kicks its sessions
+		// after the fact); there is nothing left to update then.
+		_ = e.store.SetConnectionState(k.DeviceID, k.ModuleID, connected)
+	})
+	e.baseCtx, e.baseCancel = context.WithCancel(context.Background())
 	if err := e.seed(o.Devices); err != nil {
+		e.baseCancel()
 		return nil, err
 	}
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", o.Addr)
 	if err != nil {
+		e.baseCancel()
 		return nil, fmt.Errorf("emulator: listen on %s: %w", o.Addr, err)
 	}
 	e.hostName = dialableHost(ln.Addr())
@@ -140,6 +161,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		e.certs, err = newCertificates(o.HubName, host)
 		if err != nil {
 			_ = ln.Close()
+			e.baseCancel()
 			return nil, err
 		}
 		serverTLS = e.certs.serverConfig()
@@ -275,6 +297,13 @@ func (e *Emulator) connectionString(p Policy) string {
 	return s
 }
 
+// ConnectionCount returns how many TCP connections the emulator has
+// accepted since Start, whatever their protocol: tests use it to check
+// that a client reuses its connections.
+func (e *Emulator) ConnectionCount() int64 {
+	return e.mux.accepted.Load()
+}
+
 // Policies returns the hub's shared access policies, keys included.
 func (e *Emulator) Policies() []Policy {
 	return append([]Policy(nil), e.policies...)
@@ -302,11 +331,16 @@ func (e *Emulator) CACertPEM() []byte {
 	return bytes.Clone(e.certs.caPEM)
 }
 
-// Shutdown stops the emulator: it stops accepting connections, waits for
-// the requests in flight to finish (or ctx to end) and closes every
-// connection. It returns ctx's error if ctx ended first.
+// Shutdown stops the emulator: it disconnects the simulated devices (with
+// ErrEmulatorClosed), ends the direct-method calls waiting for a device
+// (503001), stops accepting connections, waits for the requests in flight
+// to finish (or ctx to end) and closes every connection. It returns ctx's
+// error if ctx ended first.
 func (e *Emulator) Shutdown(ctx context.Context) error {
 	e.closeOnce.Do(func() {
+		e.closing.Store(true)
+		e.baseCancel()
+		e.sessions.KickAll(ErrEmulatorClosed)
 		var errs []error
 		if err := e.mux.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)

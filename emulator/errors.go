@@ -35,6 +35,16 @@ func newTrackingID() string {
 	return strings.ReplaceAll(uuid.NewString(), "-", "")
 }
 
+// infoError is a hub error with the "info" object of the structured form,
+// e.g. {"timeout":"00:00:05"} on a 404103 DeviceNotOnline.
+type infoError struct {
+	err  *iothub.Error
+	info map[string]any
+}
+
+func (e *infoError) Error() string { return e.err.Error() }
+func (e *infoError) Unwrap() error { return e.err }
+
 // writeError answers err the way the hub does: status, iothub-errorcode
 // header and a body of the given form. An error that is not an
 // *iothub.Error is a 500001 ServerError.
@@ -43,12 +53,18 @@ func writeError(w http.ResponseWriter, form errorForm, err error) {
 	if !errors.As(err, &he) {
 		he = iothub.NewError(iothub.CodeServerError, "Internal server error")
 	}
-	writeHubError(w, form, he.StatusCode, he.Code, he.Message, 0)
+	var info map[string]any
+	var ie *infoError
+	if errors.As(err, &ie) {
+		info = ie.info
+	}
+	writeHubError(w, form, he.StatusCode, he.Code, he.Message, 0, info)
 }
 
 // writeHubError writes an error answer; retryAfter, when positive, goes in
-// the Retry-After header (whole seconds, at least 1).
-func writeHubError(w http.ResponseWriter, form errorForm, status int, code iothub.ErrorCode, message string, retryAfter time.Duration) {
+// the Retry-After header (whole seconds, at least 1); info fills the
+// structured form's "info" object (empty when nil).
+func writeHubError(w http.ResponseWriter, form errorForm, status int, code iothub.ErrorCode, message string, retryAfter time.Duration, info map[string]any) {
 	if status == 0 {
 		status = code.StatusCode()
 	}
@@ -62,6 +78,9 @@ func writeHubError(w http.ResponseWriter, form errorForm, status int, code iothu
 		Message          string `json:"Message"`
 		ExceptionMessage string `json:"ExceptionMessage"`
 	}
+	if info == nil {
+		info = map[string]any{}
+	}
 	switch form {
 	case structuredForm:
 		inner, _ := json.Marshal(struct {
@@ -70,7 +89,7 @@ func writeHubError(w http.ResponseWriter, form errorForm, status int, code iothu
 			Message      string         `json:"message"`
 			Info         map[string]any `json:"info"`
 			TimestampUTC string         `json:"timestampUtc"`
-		}{int(code), trackingID, message, map[string]any{}, now.Format("2006-01-02T15:04:05.0000000Z")})
+		}{int(code), trackingID, message, info, now.Format("2006-01-02T15:04:05.0000000Z")})
 		body.Message = string(inner)
 	default:
 		body.Message = message

@@ -140,7 +140,7 @@ func applyFault(ctx context.Context, w http.ResponseWriter, f *Fault) bool {
 	if msg == "" {
 		msg = "Fault injected by the emulator"
 	}
-	writeHubError(w, legacyForm, f.Status, f.Code, msg, f.RetryAfter)
+	writeHubError(w, legacyForm, f.Status, f.Code, msg, f.RetryAfter, nil)
 	return true
 }
 

@@ -67,6 +67,8 @@ type muxListener struct {
 	handlers map[protocol]*atomic.Pointer[func(net.Conn)]
 
 	http *chanListener
+	// accepted counts the connections accepted since the start.
+	accepted atomic.Int64
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // sniffing or handed to AMQP
@@ -100,6 +102,7 @@ func (m *muxListener) serve() {
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
+		m.accepted.Add(1)
 		if !m.track(c) {
 			_ = c.Close()
 			return

@@ -5,6 +5,7 @@ import (
 
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
+	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
 
 // moduleJSON is the Module object of the swagger.
@@ -109,6 +110,7 @@ func (e *Emulator) deleteModule(w http.ResponseWriter, r *http.Request, id, mid 
 	if err := e.store.DeleteModule(id, mid, r.Header.Get("If-Match")); err != nil {
 		return err
 	}
+	e.sessions.Kick(sessions.Key{DeviceID: id, ModuleID: mid}, errIdentityDeleted)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

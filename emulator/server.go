@@ -143,6 +143,14 @@ func (e *Emulator) resolve(method string, seg []string) (route, error) {
 			http.MethodPut:    {need: RegistryWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.putModule(w, r, id, mid) }},
 			http.MethodDelete: {need: RegistryWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.deleteModule(w, r, id, mid) }},
 		}
+	case seg != nil && seg[0] == "twins" && (len(seg) == 3 && seg[2] == "methods" || len(seg) == 5 && seg[2] == "modules" && seg[4] == "methods"):
+		id, mid := seg[1], ""
+		if len(seg) == 5 {
+			mid = seg[3]
+		}
+		table = methods{
+			http.MethodPost: {need: ServiceConnect, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.invokeMethod(w, r, id, mid) }},
+		}
 	case seg != nil && seg[0] == "twins" && (len(seg) == 2 || len(seg) == 4 && seg[2] == "modules"):
 		id, mid := seg[1], ""
 		if len(seg) == 4 {

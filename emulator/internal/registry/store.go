@@ -263,3 +263,26 @@ func (s *Store) SetConnectionState(deviceID, moduleID string, connected bool) er
 	r.dev.LastActivityTime = now
 	return nil
 }
+
+// Touch records activity of a connected device (moduleID "") or module,
+// such as a reported-properties write or a method answer, in its
+// lastActivityTime.
+func (s *Store) Touch(deviceID, moduleID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.devices[deviceID]
+	if r == nil {
+		return deviceNotFound(deviceID)
+	}
+	now := s.now().UTC()
+	if moduleID == "" {
+		r.dev.LastActivityTime = now
+		return nil
+	}
+	m := r.modules[moduleID]
+	if m == nil {
+		return moduleNotFound(deviceID, moduleID)
+	}
+	m.mod.LastActivityTime = now
+	return nil
+}

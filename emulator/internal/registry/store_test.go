@@ -243,3 +243,23 @@ func TestEdgeDeviceScope(t *testing.T) {
 	assert.Equal(t, d.DeviceScope, leaf.DeviceScope)
 	assert.Equal(t, []string{d.DeviceScope}, leaf.ParentScopes)
 }
+
+func TestTouch(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := New(&Options{Now: func() time.Time { return now }})
+	mustPutDevice(t, s, "d1")
+	_, _, err := s.PutModule(ModuleSpec{DeviceID: "d1", ModuleID: "m1"}, "")
+	require.NoError(t, err)
+	require.NoError(t, s.Touch("d1", ""))
+	require.NoError(t, s.Touch("d1", "m1"))
+	d, err := s.GetDevice("d1")
+	require.NoError(t, err)
+	assert.Equal(t, now, d.LastActivityTime)
+	assert.Equal(t, Disconnected, d.ConnectionState, "activity alone does not connect")
+	m, err := s.GetModule("d1", "m1")
+	require.NoError(t, err)
+	assert.Equal(t, now, m.LastActivityTime)
+	requireCode(t, s.Touch("nope", ""), iothub.CodeDeviceNotFound)
+	requireCode(t, s.Touch("d1", "nope"), iothub.CodeModuleNotFound)
+}

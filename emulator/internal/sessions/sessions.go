@@ -157,6 +157,20 @@ func (m *Manager) KickDevice(deviceID string, reason error) {
 	}
 }
 
+// KickAll ends every session, telling each endpoint reason, as when the
+// hub stops.
+func (m *Manager) KickAll(reason error) {
+	m.mu.Lock()
+	keys := make([]Key, 0, len(m.sessions))
+	for k := range m.sessions {
+		keys = append(keys, k)
+	}
+	m.mu.Unlock()
+	for _, k := range keys {
+		m.Kick(k, reason)
+	}
+}
+
 // Subscribe sets which hub-to-device operations s receives.
 func (m *Manager) Subscribe(s *Session, methods, desired bool) {
 	m.mu.Lock()

@@ -199,3 +199,17 @@ func TestNotifyDesired(t *testing.T) {
 	m.NotifyDesired(Key{DeviceID: "other"}, map[string]any{"a": 1}, 4)
 	assert.Equal(t, []int64{3}, ep.desired)
 }
+
+func TestKickAll(t *testing.T) {
+	t.Parallel()
+	m, changes := newManager()
+	a, b := echo(), echo()
+	m.Connect(Key{DeviceID: "d1"}, a)
+	m.Connect(Key{DeviceID: "d2", ModuleID: "m"}, b)
+	reason := errors.New("hub stopped")
+	m.KickAll(reason)
+	assert.Equal(t, []error{reason}, a.closed)
+	assert.Equal(t, []error{reason}, b.closed)
+	assert.Zero(t, m.ConnectedDevices())
+	assert.Len(t, changes(), 4, "two connects, two disconnects")
+}
