@@ -246,9 +246,10 @@ func TestIdleTimeoutWithGoAMQP(t *testing.T) {
 		server time.Duration
 		client time.Duration
 	}{
-		{"client heartbeats keep the server happy", 300 * time.Millisecond, 0},
-		{"server heartbeats keep the client happy", -1, 300 * time.Millisecond},
-		{"both ways", 300 * time.Millisecond, 300 * time.Millisecond},
+		// Generous periods: a loaded CI machine must not starve a heartbeat.
+		{"client heartbeats keep the server happy", time.Second, 0},
+		{"server heartbeats keep the client happy", -1, time.Second},
+		{"both ways", time.Second, time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,7 +265,7 @@ func TestIdleTimeoutWithGoAMQP(t *testing.T) {
 			select {
 			case <-conn.Done():
 				t.Fatalf("connection closed while idle: %v", conn.Err())
-			case <-time.After(time.Second):
+			case <-time.After(2500 * time.Millisecond):
 			}
 			require.NoError(t, roundTrip(ctx, s, "q"))
 		})
