@@ -10,11 +10,10 @@
 //	client, err := registry.NewClientFromConnectionString(e.ConnectionString(), nil)
 //
 // The emulator is a product, not a mock: it serves the hub's REST API
-// (identity registry, bulk operations, modules, twins, statistics) with the
-// paths, JSON shapes and api-version of the service's own REST definition,
-// plus the query language (POST /devices/query, paged with
-// x-ms-continuation),
-// and it enforces the hub's rules with the hub's status codes, error codes
+// (identity registry, bulk operations, modules, twins, direct methods,
+// statistics) with the paths, JSON shapes and api-version of the
+// service's own REST definition, plus the query language (POST
+// /devices/query, paged with x-ms-continuation), and it enforces the hub's rules with the hub's status codes, error codes
 // and error bodies: shared access signatures checked on every request
 // against the policies' keys, expiry, audience and rights (401002); id
 // syntax (400004); ETags and If-Match (412001); 409001/409301 for
@@ -29,6 +28,26 @@
 // [Emulator.CACertPEM] hands it to other processes. Without TLS the
 // connection strings carry UseDevelopmentEmulator=true, which tells this
 // SDK's clients to use plain TCP.
+//
+// Simulated devices stand in for real ones: [Emulator.Device] and
+// [Emulator.Module] return a [SimulatedDevice] for a registered identity,
+// which connects in-process (no network) through the same session layer
+// that MQTT device connections will use. A connected device shows as
+// Connected in the registry (connectionState, connectionStateUpdatedTime,
+// lastActivityTime) and in the service statistics (connectedDeviceCount;
+// modules are not counted); disabling or deleting it disconnects it, and
+// a disabled device cannot connect. It answers direct methods with
+// handlers, exactly as the official device SDKs do (it subscribes to
+// methods when its first handler is set; 501 for a method without a
+// handler, 500 for a handler that panics or returns something that is not
+// JSON), receives the desired properties the service writes, in $version
+// order, and reports properties that twin reads then show with their
+// $version and $metadata. POST /twins/{id}/methods and
+// /twins/{id}/modules/{mid}/methods wait up to connectTimeoutInSeconds for
+// the device to come online and subscribe (404103 DeviceNotOnline), then
+// up to responseTimeoutInSeconds for its answer (504101 GatewayTimeout),
+// and answer {"status":…,"payload":…} with the device's own status;
+// payloads over 128 KB are refused with 413001 MessageTooLarge.
 //
 // Tests of retries and error paths use [Emulator.InjectFault] to make the
 // next requests fail (429001 with Retry-After, 503001, …) or slow down, and
