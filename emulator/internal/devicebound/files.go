@@ -1,0 +1,45 @@
+package devicebound
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/Azure/go-amqp"
+)
+
+// FileNotificationContentType is the content type of file-upload notifications.
+const FileNotificationContentType = "application/vnd.microsoft.iothub.filenotification.json"
+
+// FileNotification says a device finished uploading a file, in the hub's
+// JSON form.
+type FileNotification struct {
+	DeviceID        string `json:"deviceId"`
+	BlobURI         string `json:"blobUri"`
+	BlobName        string `json:"blobName"`
+	LastUpdatedTime string `json:"lastUpdatedTime"`
+	BlobSizeInBytes int64  `json:"blobSizeInBytes"`
+	EnqueuedTimeUTC string `json:"enqueuedTimeUtc"`
+}
+
+// NotifyFileUpload queues a notification that deviceID uploaded blobName
+// (size bytes) to blobURI.
+func (h *Hub) NotifyFileUpload(deviceID, blobName, blobURI string, size int64) {
+	now := h.opts.Now().UTC()
+	body, _ := json.Marshal(FileNotification{
+		DeviceID:        deviceID,
+		BlobURI:         blobURI,
+		BlobName:        blobName,
+		LastUpdatedTime: now.Format(time.RFC3339Nano),
+		BlobSizeInBytes: size,
+		EnqueuedTimeUTC: now.Format(time.RFC3339Nano),
+	})
+	h.files.push(&amqp.Message{
+		Data: [][]byte{body},
+		Properties: &amqp.MessageProperties{
+			MessageID:    newToken(),
+			ContentType:  ptr(FileNotificationContentType),
+			CreationTime: &now,
+		},
+		Annotations: amqp.Annotations{"x-opt-enqueued-time": now},
+	}, false)
+}
