@@ -237,8 +237,8 @@ func TestFeedbackBatching(t *testing.T) {
 func TestParseTo(t *testing.T) {
 	t.Parallel()
 	cases := map[string]Key{
-		"/devices/d1/messages/devicebound":             {DeviceID: "d1"},
-		"/devices/a%23b/messages/devicebound":          {DeviceID: "a#b"},
+		"/devices/d1/messages/devicebound":              {DeviceID: "d1"},
+		"/devices/a%23b/messages/devicebound":           {DeviceID: "a#b"},
 		"devices/d1/modules/m%2F1/messages/DeviceBound": {DeviceID: "d1", ModuleID: "m/1"},
 	}
 	for in, want := range cases {
