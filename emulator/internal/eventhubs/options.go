@@ -1,0 +1,123 @@
+package eventhubs
+
+import (
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/iotkit-go/iothub/emulator/internal/amqpserver"
+)
+
+// DefaultConsumerGroup is the consumer group every hub has.
+const DefaultConsumerGroup = "$Default"
+
+// Options configures a Hub. A nil *Options accepts the defaults.
+type Options struct {
+	// EntityName is the name of the Event Hub-compatible entity: the first
+	// segment of partition link addresses and the EntityPath of the
+	// endpoint's connection string. Addresses match it case-insensitively.
+	// Default: "iothub".
+	EntityName string
+
+	// Partitions is the number of partitions, with ids "0" to "Partitions-1".
+	// IoT Hub allows 2 to 128.
+	// Default: 4.
+	Partitions int
+
+	// ConsumerGroups lists the consumer groups besides $Default, which is
+	// always there. Names match case-insensitively, as in Event Hubs.
+	// Default: none.
+	ConsumerGroups []string
+
+	// Retention is how long an event stays readable after it was enqueued.
+	// Default: 24 hours (IoT Hub's default of one day).
+	Retention time.Duration
+
+	// MaxBytes bounds the encoded size of the events each partition keeps;
+	// the oldest events are dropped first, so a slow reader loses them as it
+	// would once they expire. Zero means the default; negative means no bound.
+	// Default: 256 MiB per partition.
+	MaxBytes int64
+
+	// AdvertiseHost is the host name of the Event Hub-compatible endpoint
+	// that the amqp:link:redirect sent for messages/events carries in its
+	// hostname and network-host fields.
+	// Default: "localhost".
+	AdvertiseHost string
+
+	// AdvertisePort is the AMQP port the redirect carries.
+	// Default: 5671.
+	AdvertisePort int
+
+	// Authorize is asked before every partition link or messages/events
+	// attach and every $management request, with the connection and the
+	// address the client used (for $management, the management node's
+	// address). A non-nil error refuses: an *amqpserver.Error chooses the
+	// condition (attach) and any error becomes status 401 ($management).
+	// Default: nil (everything is allowed).
+	Authorize func(conn *amqpserver.Conn, address string) error
+
+	// Now is the clock used for enqueued times and retention.
+	// Default: time.Now.
+	Now func() time.Time
+
+	// Logger receives link-level events.
+	// Default: a logger that discards everything.
+	Logger *slog.Logger
+}
+
+const (
+	defaultEntityName = "iothub"
+	defaultPartitions = 4
+	defaultRetention  = 24 * time.Hour
+	defaultMaxBytes   = 256 << 20
+	defaultPort       = 5671
+)
+
+func (o *Options) withDefaults() Options {
+	var v Options
+	if o != nil {
+		v = *o
+	}
+	if v.EntityName == "" {
+		v.EntityName = defaultEntityName
+	}
+	if v.Partitions <= 0 {
+		v.Partitions = defaultPartitions
+	}
+	if v.Retention <= 0 {
+		v.Retention = defaultRetention
+	}
+	if v.MaxBytes == 0 {
+		v.MaxBytes = defaultMaxBytes
+	}
+	if v.AdvertiseHost == "" {
+		v.AdvertiseHost = "localhost"
+	}
+	if v.AdvertisePort <= 0 {
+		v.AdvertisePort = defaultPort
+	}
+	if v.Now == nil {
+		v.Now = time.Now
+	}
+	if v.Logger == nil {
+		v.Logger = slog.New(slog.DiscardHandler)
+	}
+	groups := []string{DefaultConsumerGroup}
+	for _, g := range v.ConsumerGroups {
+		if g != "" && !containsFold(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	v.ConsumerGroups = groups
+	return v
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
