@@ -1,8 +1,11 @@
 // Package ids checks device and module ids against the hub's rules before a
-// request is sent, so that a bad id fails fast with a clear error.
+// request is sent, so that a bad id fails fast with a clear error, and makes
+// the UUIDs used as request and message ids.
 package ids
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/iotkit-go/iothub"
@@ -60,3 +63,23 @@ func argumentInvalid(format string, args ...any) error {
 // ArgumentInvalid returns an *iothub.Error with code ArgumentInvalid for a bad
 // argument caught before any request is sent.
 func ArgumentInvalid(format string, args ...any) error { return argumentInvalid(format, args...) }
+
+// NewUUID returns a random (version 4) UUID in its text form, for request
+// and message ids.
+func NewUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], b[10:16])
+	return string(out[:])
+}

@@ -26,3 +26,10 @@ func TestCheck(t *testing.T) {
 	assert.Contains(t, Device("a/b").Error(), `'/'`)
 	assert.Contains(t, Check("module", "").Error(), "module id is empty")
 }
+
+func TestNewUUID(t *testing.T) {
+	t.Parallel()
+	a, b := NewUUID(), NewUUID()
+	assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, a)
+	assert.NotEqual(t, a, b)
+}

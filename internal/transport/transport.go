@@ -2,12 +2,9 @@ package transport
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +18,7 @@ import (
 
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/auth"
+	"github.com/iotkit-go/iothub/internal/ids"
 )
 
 // Version is the SDK version sent in the User-Agent header.
@@ -186,7 +184,7 @@ func (p *Pipeline) Do(ctx context.Context, req *Request, out any) (*Response, er
 			return nil, fmt.Errorf("iothub: encoding %s %s request: %w", req.Method, req.Path, err)
 		}
 	}
-	requestID := newRequestID()
+	requestID := ids.NewUUID()
 	for attempt := 0; ; attempt++ {
 		resp, err := p.attempt(ctx, req, body, requestID, attempt)
 		if err == nil {
@@ -296,15 +294,6 @@ func (p *Pipeline) log(ctx context.Context, msg string, attrs ...slog.Attr) {
 		return
 	}
 	p.logger.LogAttrs(ctx, slog.LevelDebug, msg, attrs...)
-}
-
-func newRequestID() string {
-	var b [16]byte
-	_, _ = io.ReadFull(rand.Reader, b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // discardLogger silences resty's own logging, which could print request
