@@ -1,0 +1,114 @@
+package c2d
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/Azure/go-amqp"
+
+	"github.com/iotkit-go/iothub/internal/amqpconn"
+	"github.com/iotkit-go/iothub/internal/ids"
+)
+
+// Send queues msg for device deviceID and returns once the hub has
+// accepted it, or with the hub's refusal: [iothub.ErrDeviceNotFound],
+// [iothub.ErrQueueFull] (50 messages already queued),
+// [iothub.ErrMessageTooLarge] (checked before sending),
+// [iothub.ErrUnauthorized]. Failures to reach the hub are retried per the
+// client's RetryOptions while the message has certainly not left; once it
+// may have, a failure is returned, wrapped, rather than risk a duplicate.
+func (c *Client) Send(ctx context.Context, deviceID string, msg *Message) error {
+	if err := ids.Device(deviceID); err != nil {
+		return err
+	}
+	return c.send(ctx, address(deviceID, ""), msg)
+}
+
+// SendToModule queues msg for module moduleID of device deviceID, with the
+// rules of Send ([iothub.ErrModuleNotFound] for an unknown module).
+func (c *Client) SendToModule(ctx context.Context, deviceID, moduleID string, msg *Message) error {
+	if err := ids.Module(deviceID, moduleID); err != nil {
+		return err
+	}
+	return c.send(ctx, address(deviceID, moduleID), msg)
+}
+
+func (c *Client) send(ctx context.Context, to string, msg *Message) error {
+	am, err := encode(msg, to)
+	if err != nil {
+		return err
+	}
+	for retry := 0; ; retry++ {
+		s, gen, err := c.getSender(ctx)
+		if err == nil {
+			err = s.Send(ctx, am, nil)
+			if err == nil {
+				return nil
+			}
+			if !outcomeKnown(err) {
+				// The transfer may have reached the hub: report, never resend.
+				c.recover(err, s, gen)
+				return fmt.Errorf("iothub: message %q to %s may or may not have been queued: %w", msg.MessageID, to, hubError(err))
+			}
+		}
+		act := amqpconn.Classify(err)
+		if act == amqpconn.Fatal || retry >= c.conn.MaxRetries() {
+			return hubError(err)
+		}
+		c.recover(err, s, gen)
+		if err := c.conn.Sleep(ctx, retry+1, err); err != nil {
+			return err
+		}
+	}
+}
+
+// outcomeKnown reports whether a Send error says for sure what the hub did:
+// a refusal (rejected outcome) means the message was not queued.
+func outcomeKnown(err error) bool {
+	var ae *amqp.Error
+	var le *amqp.LinkError
+	var ce *amqp.ConnError
+	var se *amqp.SessionError
+	return errors.As(err, &ae) && !errors.As(err, &le) && !errors.As(err, &ce) && !errors.As(err, &se)
+}
+
+// getSender returns the shared sender link, opening it (and the
+// connection) if needed. One caller opens it while the others wait.
+func (c *Client) getSender(ctx context.Context) (*amqp.Sender, uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, 0, amqpconn.ErrClosed
+	}
+	if c.sender != nil {
+		return c.sender, c.sgen, nil
+	}
+	s, l, err := c.session(ctx)
+	if err != nil {
+		return nil, l.Generation, err
+	}
+	snd, err := s.NewSender(ctx, "/messages/devicebound", &amqp.SenderOptions{SettlementMode: amqp.SenderSettleModeUnsettled.Ptr()})
+	if err != nil {
+		_ = s.Close(ctx)
+		return nil, l.Generation, err
+	}
+	c.sender, c.sgen = snd, l.Generation
+	return snd, l.Generation, nil
+}
+
+// recover drops the sender s (if still current) and, when err says the
+// connection is gone, resets the connection of generation gen.
+func (c *Client) recover(err error, s *amqp.Sender, gen uint64) {
+	act := amqpconn.Classify(err)
+	if act == amqpconn.RecreateLink || act == amqpconn.RecreateConn || !outcomeKnown(err) {
+		c.mu.Lock()
+		if c.sender == s {
+			c.sender = nil
+		}
+		c.mu.Unlock()
+	}
+	if act == amqpconn.RecreateConn {
+		c.conn.Reset(gen)
+	}
+}
