@@ -163,7 +163,7 @@ func (e *Emulator) deleteDevice(w http.ResponseWriter, r *http.Request, id strin
 	if err := e.store.DeleteDevice(id, r.Header.Get("If-Match")); err != nil {
 		return err
 	}
-	e.sessions.KickDevice(id, errIdentityDeleted)
+	e.sessions.KickDevice(id, errDeviceDeleted)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -187,9 +187,11 @@ func (e *Emulator) listDevices(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out, "")
 }
 
-// errIdentityDeleted is the reason given to the connections of a device or
-// module that was deleted.
-var errIdentityDeleted = fmt.Errorf("emulator: the identity was deleted: %w", iothub.ErrDeviceNotFound)
+// Reasons given to the connections of a device or module that was deleted.
+var (
+	errDeviceDeleted = fmt.Errorf("emulator: the device was deleted: %w", iothub.ErrDeviceNotFound)
+	errModuleDeleted = fmt.Errorf("emulator: the module was deleted: %w", iothub.ErrModuleNotFound)
+)
 
 // kickUnfit disconnects the sessions of a device (and its modules) that is
 // now disabled or gone, and of a module that is gone: after a bulk
@@ -198,12 +200,12 @@ func (e *Emulator) kickUnfit(deviceID, moduleID string) {
 	d, err := e.store.GetDevice(deviceID)
 	switch {
 	case err != nil:
-		e.sessions.KickDevice(deviceID, errIdentityDeleted)
+		e.sessions.KickDevice(deviceID, errDeviceDeleted)
 	case d.Status == registry.StatusDisabled:
 		e.sessions.KickDevice(deviceID, ErrDeviceDisabled)
 	case moduleID != "":
 		if _, err := e.store.GetModule(deviceID, moduleID); err != nil {
-			e.sessions.Kick(sessions.Key{DeviceID: deviceID, ModuleID: moduleID}, errIdentityDeleted)
+			e.sessions.Kick(sessions.Key{DeviceID: deviceID, ModuleID: moduleID}, errModuleDeleted)
 		}
 	}
 }

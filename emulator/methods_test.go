@@ -432,6 +432,15 @@ func TestDesiredPropertiesReachDevice(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	assert.Equal(t, map[string]any{"level": "debug"}, next(moduleUpdates).patch)
 
+	// A bulk twin update reaches the device as a PATCH does.
+	r = h.do(http.MethodPost, "/devices", `[{"id":"d1","importMode":"updateTwin","properties":{"desired":{"bulk":"yes"}}}]`)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	u = next(updates)
+	assert.Equal(t, map[string]any{"bulk": "yes"}, u.patch)
+	tw, err := d.Twin(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, float64(u.version), tw.Desired["$version"])
+
 	// Updates arrive in $version order.
 	for i := range 20 {
 		r := h.do(http.MethodPatch, "/twins/d1", mustJSON(t, map[string]any{"properties": map[string]any{"desired": map[string]any{"n": i}}}))
@@ -448,7 +457,7 @@ func TestDesiredPropertiesReachDevice(t *testing.T) {
 	// Unsubscribed: no more updates.
 	d.OnDesiredProperties(nil)
 	h.do(http.MethodPatch, "/twins/d1", `{"properties":{"desired":{"quiet":true}}}`)
-	tw, err := d.Twin(context.Background())
+	tw, err = d.Twin(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, true, tw.Desired["quiet"], "the device can still read its twin")
 	assert.Equal(t, float64(last+1), tw.Desired["$version"])

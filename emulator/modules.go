@@ -110,7 +110,7 @@ func (e *Emulator) deleteModule(w http.ResponseWriter, r *http.Request, id, mid 
 	if err := e.store.DeleteModule(id, mid, r.Header.Get("If-Match")); err != nil {
 		return err
 	}
-	e.sessions.Kick(sessions.Key{DeviceID: id, ModuleID: mid}, errIdentityDeleted)
+	e.sessions.Kick(sessions.Key{DeviceID: id, ModuleID: mid}, errModuleDeleted)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -23,7 +23,7 @@ var (
 	ErrNotConnected = errors.New("emulator: simulated device is not connected")
 	// ErrConnectionReplaced: another connection of the same identity took
 	// this one over, as the hub does when a device connects twice.
-	ErrConnectionReplaced = sessions.ErrReplaced
+	ErrConnectionReplaced = errors.New("emulator: a newer connection of the same identity replaced this one")
 	// ErrEmulatorClosed: the emulator was shut down.
 	ErrEmulatorClosed = errors.New("emulator: closed")
 )
@@ -459,7 +459,12 @@ func (c *simConn) closedErr() error {
 }
 
 // Closed implements sessions.Endpoint.
-func (c *simConn) Closed(reason error) { c.close(reason) }
+func (c *simConn) Closed(reason error) {
+	if errors.Is(reason, sessions.ErrReplaced) {
+		reason = ErrConnectionReplaced
+	}
+	c.close(reason)
+}
 
 // DesiredPropertiesChanged implements sessions.Endpoint; it never blocks.
 func (c *simConn) DesiredPropertiesChanged(patch map[string]any, version int64) {
