@@ -127,6 +127,16 @@ func (h *Hub) claim(r *receiver) (evicted []*receiver, err error) {
 		s = &slot{plain: make(map[*receiver]struct{})}
 		h.slots[r.key] = s
 	}
+	// A link that has ended may not have been released yet: release runs on
+	// its own goroutine after the link's context ends.
+	if s.owner != nil && s.owner.link.Context().Err() != nil {
+		s.owner = nil
+	}
+	for old := range s.plain {
+		if old.link.Context().Err() != nil {
+			delete(s.plain, old)
+		}
+	}
 	switch {
 	case r.hasEpoch && s.owner != nil && s.owner.epoch > r.epoch:
 		return nil, &amqpserver.Error{Condition: amqpserver.CondLinkStolen, Description: fmt.Sprintf(
