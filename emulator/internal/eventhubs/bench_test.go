@@ -106,4 +106,3 @@ func TestMemoryPerEvent(t *testing.T) {
 	runtime.KeepAlive(h)
 	require.NoError(t, h.Close())
 }
-
