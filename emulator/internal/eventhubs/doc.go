@@ -18,7 +18,8 @@
 //     the partition's owner in its consumer group; every rule and error
 //     condition follows Event Hubs (amqp:link:stolen, at most five plain
 //     receivers with amqp:resource-limit-exceeded, amqp:not-found).
-//   - "<entity>/$management": READ of com.microsoft:eventhub and
+//   - "$management" (the address azeventhubs uses) and
+//     "<entity>/$management": READ of com.microsoft:eventhub and
 //     com.microsoft:partition, answered with status-code and
 //     status-description application properties.
 //   - "messages/events…": the IoT Hub address of telemetry, which refuses

@@ -199,14 +199,17 @@ func (h *Hub) authorize(c *amqpserver.Conn, address string) error {
 
 // Register adds the hub's nodes to srv: partition receivers at
 // "<entity>/ConsumerGroups/<cg>/Partitions/<id>", the management node at
+// "$management" (where azeventhubs sends its requests) and
 // "<entity>/$management", and the IoT Hub redirect at "messages/events…".
 func (h *Hub) Register(srv *amqpserver.Server) error {
+	mgmt := amqpserver.NewRequestResponseNode(h.serveManagement)
 	routes := []struct {
 		pattern string
 		node    *amqpserver.Node
 	}{
 		{"{entity}/ConsumerGroups/{cg}/Partitions/{pid}", &amqpserver.Node{Outgoing: h.attachReceiver}},
-		{"{entity}/$management", amqpserver.NewRequestResponseNode(h.serveManagement)},
+		{"$management", mgmt},
+		{"{entity}/$management", mgmt},
 		{"messages/events", &amqpserver.Node{Outgoing: h.redirect}},
 		{"messages/events/", &amqpserver.Node{Outgoing: h.redirect}},
 		{"messages/events/{rest...}", &amqpserver.Node{Outgoing: h.redirect}},

@@ -29,7 +29,7 @@ func (h *Hub) serveManagement(_ context.Context, req *amqpserver.Request) (*amqp
 		return statusResponse(400, fmt.Sprintf("The operation '%s' is not supported.", op), nil), nil
 	}
 	name := str("name")
-	if !h.isEntity(name) || !h.isEntity(req.Link.Param("entity")) {
+	if linkEntity := req.Link.Param("entity"); !h.isEntity(name) || (linkEntity != "" && !h.isEntity(linkEntity)) {
 		return statusResponse(404, fmt.Sprintf("The messaging entity '%s' could not be found.", name), nil), nil
 	}
 	switch typ := str("type"); typ {

@@ -19,9 +19,10 @@ type mgmtClient struct {
 	n   int
 }
 
-func newMgmtClient(t *testing.T, s *amqp.Session, entity string) *mgmtClient {
+// newMgmtClient attaches to addr: "$management", where azeventhubs sends
+// its requests, or "<entity>/$management".
+func newMgmtClient(t *testing.T, s *amqp.Session, addr string) *mgmtClient {
 	t.Helper()
-	addr := entity + "/$management"
 	snd, err := s.NewSender(testCtx(t), addr, nil)
 	require.NoError(t, err)
 	rcv, err := s.NewReceiver(testCtx(t), addr, &amqp.ReceiverOptions{
@@ -62,25 +63,31 @@ func TestManagementEventHub(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, &Options{Partitions: 3})
 	created := e.clock.Now()
-	c := newMgmtClient(t, e.session(t), "myhub")
-	code, desc, body := c.read(t, map[string]any{"name": "myhub", "type": "com.microsoft:eventhub"})
-	require.Equal(t, int32(200), code, desc)
-	require.IsType(t, time.Time{}, body["created_at"])
-	assert.True(t, created.Equal(body["created_at"].(time.Time)))
-	delete(body, "created_at")
-	assert.Equal(t, map[string]any{
-		"name":                  "myhub",
-		"type":                  "com.microsoft:eventhub",
-		"partition_count":       int32(3),
-		"partition_ids":         []string{"0", "1", "2"},
-		"georeplication_factor": int32(1),
-	}, body)
+	s := e.session(t)
+	for _, addr := range []string{"$management", "myhub/$management"} {
+		c := newMgmtClient(t, s, addr)
+		code, desc, body := c.read(t, map[string]any{"name": "myhub", "type": "com.microsoft:eventhub"})
+		require.Equal(t, int32(200), code, desc)
+		require.IsType(t, time.Time{}, body["created_at"])
+		assert.True(t, created.Equal(body["created_at"].(time.Time)))
+		delete(body, "created_at")
+		assert.Equal(t, map[string]any{
+			"name":                  "myhub",
+			"type":                  "com.microsoft:eventhub",
+			"partition_count":       int32(3),
+			"partition_ids":         []string{"0", "1", "2"},
+			"georeplication_factor": int32(1),
+		}, body, addr)
+	}
+	c := newMgmtClient(t, s, "otherhub/$management")
+	code, _, _ := c.read(t, map[string]any{"name": "myhub", "type": "com.microsoft:eventhub"})
+	assert.Equal(t, int32(404), code, "the node's entity must match the request's")
 }
 
 func TestManagementPartition(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	c := newMgmtClient(t, e.session(t), "myhub")
+	c := newMgmtClient(t, e.session(t), "myhub/$management")
 
 	t.Run("empty", func(t *testing.T) {
 		code, desc, body := c.read(t, map[string]any{"name": "myhub", "type": "com.microsoft:partition", "partition": "1"})
@@ -135,7 +142,7 @@ func TestManagementAuthorize(t *testing.T) {
 		seen = append(seen, address)
 		return errors.New("the token does not grant ServiceConnect")
 	}})
-	c := newMgmtClient(t, e.session(t), "myhub")
+	c := newMgmtClient(t, e.session(t), "myhub/$management")
 	code, desc, _ := c.read(t, map[string]any{"name": "myhub", "type": "com.microsoft:eventhub"})
 	assert.Equal(t, int32(401), code)
 	assert.Equal(t, "the token does not grant ServiceConnect", desc)
