@@ -164,6 +164,7 @@ func (e *Emulator) deleteDevice(w http.ResponseWriter, r *http.Request, id strin
 		return err
 	}
 	e.sessions.KickDevice(id, errDeviceDeleted)
+	e.amqp.c2d.Forget(id)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -201,6 +202,7 @@ func (e *Emulator) kickUnfit(deviceID, moduleID string) {
 	switch {
 	case err != nil:
 		e.sessions.KickDevice(deviceID, errDeviceDeleted)
+		e.amqp.c2d.Forget(deviceID)
 	case d.Status == registry.StatusDisabled:
 		e.sessions.KickDevice(deviceID, ErrDeviceDisabled)
 	case moduleID != "":

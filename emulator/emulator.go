@@ -39,6 +39,12 @@ type Options struct {
 	Policies []Policy
 	// Devices are registered at Start. Default: none.
 	Devices []DeviceSeed
+	// Partitions is the number of partitions of the built-in Event
+	// Hub-compatible endpoint (IoT Hub allows 2 to 128). Default: 4.
+	Partitions int
+	// ConsumerGroups are the endpoint's consumer groups besides $Default,
+	// which is always there. Default: none.
+	ConsumerGroups []string
 	// Logger receives the emulator's diagnostics (never keys or tokens).
 	// Default: discard.
 	Logger *slog.Logger
@@ -62,7 +68,8 @@ type DeviceSeed struct {
 }
 
 // Emulator is an IoT Hub running in this process, on one TCP port that
-// serves the REST API (and, in later milestones, AMQP and MQTT). Start one
+// serves the REST API and AMQP (cloud-to-device messages, feedback, file
+// notifications and the built-in Event Hub-compatible endpoint). Start one
 // per test; it holds everything in memory and forgets it at Close.
 type Emulator struct {
 	hubName  string
@@ -99,6 +106,9 @@ type Emulator struct {
 	// amqpHandler serves a connection whose first bytes are an AMQP
 	// protocol header; nil refuses AMQP.
 	amqpHandler atomic.Pointer[func(net.Conn)]
+	// amqp is the AMQP side: CBS, C2D queues, feedback, file
+	// notifications and the built-in Event Hub endpoint.
+	amqp *amqpSide
 	// bearer checks Entra ID tokens; nil refuses them.
 	bearer bearerAuthenticator
 
@@ -173,6 +183,11 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		Handler:           e,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelDebug),
+	}
+	if err := e.startAMQP(&o); err != nil {
+		_ = ln.Close()
+		e.baseCancel()
+		return nil, err
 	}
 	e.mux.wg.Add(1)
 	go e.mux.serve()
@@ -349,6 +364,7 @@ func (e *Emulator) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 			_ = e.httpServer.Close()
 		}
+		e.amqp.close()
 		_ = e.mux.close()
 		<-e.serveDone
 		if t, ok := e.client.Transport.(*http.Transport); ok {

@@ -136,6 +136,11 @@ func (e *Emulator) resolve(method string, seg []string) (route, error) {
 		table = methods{
 			http.MethodGet: {need: RegistryRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.listModules(w, r, id) }},
 		}
+	case len(seg) == 3 && seg[0] == "devices" && seg[2] == "commands":
+		id := seg[1]
+		table = methods{
+			http.MethodDelete: {need: ServiceConnect, serve: func(w http.ResponseWriter, r *http.Request) error { return e.purgeCommands(w, r, id) }},
+		}
 	case len(seg) == 4 && seg[0] == "devices" && seg[2] == "modules":
 		id, mid := seg[1], seg[3]
 		table = methods{

@@ -286,3 +286,24 @@ func (s *Store) Touch(deviceID, moduleID string) error {
 	m.mod.LastActivityTime = now
 	return nil
 }
+
+// SetC2DCount sets the cloudToDeviceMessageCount of a device (moduleID "")
+// or module: the depth of its cloud-to-device queue.
+func (s *Store) SetC2DCount(deviceID, moduleID string, n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.devices[deviceID]
+	if r == nil {
+		return deviceNotFound(deviceID)
+	}
+	if moduleID == "" {
+		r.dev.CloudToDeviceMessageCount = n
+		return nil
+	}
+	m := r.modules[moduleID]
+	if m == nil {
+		return moduleNotFound(deviceID, moduleID)
+	}
+	m.mod.CloudToDeviceMessageCount = n
+	return nil
+}

@@ -1,0 +1,220 @@
+package emulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/auth"
+	"github.com/iotkit-go/iothub/emulator/internal/amqpserver"
+	"github.com/iotkit-go/iothub/emulator/internal/cbs"
+	"github.com/iotkit-go/iothub/emulator/internal/devicebound"
+	"github.com/iotkit-go/iothub/emulator/internal/eventhubs"
+)
+
+// amqpSide is the hub's AMQP half: the engine and the nodes on it.
+type amqpSide struct {
+	server *amqpserver.Server
+	cbs    *cbs.Authority
+	c2d    *devicebound.Hub
+	events *eventhubs.Hub
+}
+
+// startAMQP builds the AMQP side once the listener's address is known, and
+// routes the port's AMQP connections to it.
+func (e *Emulator) startAMQP(o *Options) error {
+	a := &amqpSide{}
+	a.server = amqpserver.NewServer(&amqpserver.ServerOptions{
+		ContainerID: e.hubName,
+		SASLPlain:   e.saslPlain,
+		Logger:      e.logger,
+	})
+	a.cbs = cbs.New(cbs.Options{Verify: e.verifyCBSToken, Now: e.now})
+	a.c2d = devicebound.New(devicebound.Options{
+		Lookup: e.lookupIdentity,
+		OnCount: func(k devicebound.Key, depth int) {
+			_ = e.store.SetC2DCount(k.DeviceID, k.ModuleID, depth)
+		},
+		Now: e.now,
+	})
+	host, portText, _ := net.SplitHostPort(e.HostName())
+	port, _ := strconv.Atoi(portText)
+	a.events = eventhubs.New(&eventhubs.Options{
+		EntityName:     e.hubName,
+		Partitions:     o.Partitions,
+		ConsumerGroups: o.ConsumerGroups,
+		AdvertiseHost:  host,
+		AdvertisePort:  port,
+		Authorize: func(conn *amqpserver.Conn, address string) error {
+			return a.cbs.Authorize(conn, address, cbs.ServiceConnect)
+		},
+		Now:    e.now,
+		Logger: e.logger,
+	})
+	serviceLink := func(l *amqpserver.Link) error { return a.cbs.AuthorizeLink(l, cbs.ServiceConnect) }
+	for _, err := range []error{
+		a.server.Handle("$cbs", a.cbs.Node()),
+		a.c2d.Register(a.server, serviceLink),
+		a.events.Register(a.server),
+	} {
+		if err != nil {
+			a.close()
+			return fmt.Errorf("emulator: AMQP nodes: %w", err)
+		}
+	}
+	e.amqp = a
+	e.setAMQPHandler(func(c net.Conn) { _ = a.server.ServeConn(e.baseCtx, c) })
+	return nil
+}
+
+func (a *amqpSide) close() {
+	_ = a.server.Close()
+	a.c2d.Close()
+	_ = a.events.Close()
+}
+
+// lookupIdentity tells the C2D queues whether an identity exists, and its
+// device's generation id.
+func (e *Emulator) lookupIdentity(k devicebound.Key) (string, error) {
+	d, err := e.store.GetDevice(k.DeviceID)
+	if err != nil {
+		return "", devicebound.ErrDeviceNotFound
+	}
+	if k.ModuleID != "" {
+		if _, err := e.store.GetModule(k.DeviceID, k.ModuleID); err != nil {
+			return "", devicebound.ErrModuleNotFound
+		}
+	}
+	return d.GenerationID, nil
+}
+
+// verifyCBSToken checks a put-token token: a SAS signed with a policy key,
+// unexpired, whose resource names this hub (by its host, its
+// <hub>.azure-devices.net name, or the Event Hub-compatible endpoint on the
+// same host).
+func (e *Emulator) verifyCBSToken(tokenType, token string) (cbs.Grant, error) {
+	if tokenType != auth.TokenTypeSAS {
+		return cbs.Grant{}, fmt.Errorf("token type %q is not accepted; use %s", tokenType, auth.TokenTypeSAS)
+	}
+	p, sas, err := e.verifySAS(token)
+	if err != nil {
+		return cbs.Grant{}, err
+	}
+	path, ok := e.resourcePath(sas.Resource)
+	if !ok {
+		return cbs.Grant{}, errors.New("the token's resource (sr) does not name this hub")
+	}
+	return cbs.Grant{Principal: p.Name, Rights: cbs.Rights(p.Rights), Path: path, Expires: sas.Expiry}, nil
+}
+
+// saslPlain checks the IoT Hub form of SASL PLAIN: user
+// "<policy>@sas.root.<hub>", password a SAS token of that policy.
+func (e *Emulator) saslPlain(_ context.Context, user, password string) (amqpserver.Identity, error) {
+	policy, hub, ok := strings.Cut(user, "@sas.root.")
+	if !ok || !strings.EqualFold(hub, e.hubName) {
+		return amqpserver.Identity{}, errors.New("user name is not <policy>@sas.root.<hub>")
+	}
+	p, sas, err := e.verifySAS(password)
+	if err != nil {
+		return amqpserver.Identity{}, err
+	}
+	if !strings.EqualFold(p.Name, policy) {
+		return amqpserver.Identity{}, errors.New("the token is not signed by the policy in the user name")
+	}
+	if _, ok := e.resourcePath(sas.Resource); !ok {
+		return amqpserver.Identity{}, errors.New("the token's resource (sr) does not name this hub")
+	}
+	return amqpserver.Identity{Mechanism: "PLAIN", Name: user, Rights: strings.Split(p.Rights.String(), ", "), Expires: sas.Expiry}, nil
+}
+
+// verifySAS checks a SAS token's policy, signature and expiry.
+func (e *Emulator) verifySAS(token string) (Policy, *auth.SAS, error) {
+	sas, err := auth.ParseSAS(token)
+	if err != nil {
+		return Policy{}, nil, fmt.Errorf("malformed shared access signature: %v", err)
+	}
+	p, ok := e.policy(sas.KeyName)
+	if !ok {
+		return Policy{}, nil, fmt.Errorf("no shared access policy is named '%s'", sas.KeyName)
+	}
+	if !sas.VerifySignature(p.PrimaryKey) && !sas.VerifySignature(p.SecondaryKey) {
+		return Policy{}, nil, fmt.Errorf("the signature does not match the keys of policy '%s'", p.Name)
+	}
+	if sas.Expired(e.now()) {
+		return Policy{}, nil, errors.New("the shared access signature has expired")
+	}
+	return p, sas, nil
+}
+
+// resourcePath checks that a token resource names this hub and returns
+// its path part, lower-case without surrounding "/".
+func (e *Emulator) resourcePath(resource string) (string, bool) {
+	res := strings.ToLower(strings.TrimSpace(resource))
+	for _, scheme := range []string{"amqps://", "amqp://", "sb://", "https://", "http://"} {
+		res = strings.TrimPrefix(res, scheme)
+	}
+	host, rest, _ := strings.Cut(res, "/")
+	for _, h := range []string{e.HostName(), e.hubName + ".azure-devices.net", "localhost:" + portOf(e.HostName())} {
+		if strings.EqualFold(host, h) {
+			return strings.Trim(rest, "/"), true
+		}
+	}
+	return "", false
+}
+
+func portOf(hostport string) string {
+	_, p, _ := net.SplitHostPort(hostport)
+	return p
+}
+
+// EventHubConnectionString returns the connection string of the hub's
+// built-in Event Hub-compatible endpoint, for the iothubowner policy: what
+// the portal shows under Built-in endpoints, pointing at this emulator.
+func (e *Emulator) EventHubConnectionString() string {
+	p, _ := e.policy("iothubowner")
+	return e.eventHubConnectionString(p)
+}
+
+func (e *Emulator) eventHubConnectionString(p Policy) string {
+	s := "Endpoint=sb://" + e.HostName() + "/;SharedAccessKeyName=" + p.Name + ";SharedAccessKey=" + p.PrimaryKey + ";EntityPath=" + e.hubName
+	if !e.tls {
+		s += ";UseDevelopmentEmulator=true"
+	}
+	return s
+}
+
+// PartitionIDs returns the ids of the built-in endpoint's partitions.
+func (e *Emulator) PartitionIDs() []string { return e.amqp.events.PartitionIDs() }
+
+// DropAMQPConnections closes every AMQP connection to the emulator, as a
+// network failure or a hub failover would; clients must recover. It
+// returns how many it closed.
+func (e *Emulator) DropAMQPConnections() int {
+	conns := e.amqp.server.Conns()
+	for _, c := range conns {
+		c.Close(&amqpserver.Error{Condition: amqpserver.CondConnectionForced, Description: "connection dropped by the emulator's fault injection"})
+	}
+	return len(conns)
+}
+
+// DetachTelemetryReceivers detaches every receiver of the built-in endpoint
+// with condition (such as "com.microsoft:server-busy" or
+// "amqp:link:detach-forced"), and returns how many it detached.
+func (e *Emulator) DetachTelemetryReceivers(condition string) int {
+	return e.amqp.events.DetachReceivers(condition, "detached by the emulator's fault injection")
+}
+
+// c2dErr turns a queue's identity errors into the hub's.
+func c2dErr(err error) error {
+	switch {
+	case errors.Is(err, devicebound.ErrDeviceNotFound):
+		return iothub.NewError(iothub.CodeDeviceNotFound, "The device is not registered")
+	case errors.Is(err, devicebound.ErrModuleNotFound):
+		return iothub.NewError(iothub.CodeModuleNotFound, "The module is not registered")
+	}
+	return err
+}

@@ -1,0 +1,197 @@
+package emulator
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/emulator/internal/devicebound"
+	"github.com/iotkit-go/iothub/emulator/internal/eventhubs"
+	"github.com/iotkit-go/iothub/emulator/internal/registry"
+)
+
+// C2DMessage is a cloud-to-device message received by a simulated device.
+// It stays locked to the device until it is completed, rejected or
+// abandoned (or its lock times out after a minute), as with a real device.
+type C2DMessage struct {
+	Body            []byte
+	MessageID       string
+	CorrelationID   string
+	UserID          string
+	ContentType     string
+	ContentEncoding string
+	// Properties are the application properties the service set.
+	Properties    map[string]string
+	EnqueuedTime  time.Time
+	ExpiryTime    time.Time
+	DeliveryCount int
+
+	d         *SimulatedDevice
+	lockToken string
+}
+
+// ErrMessageSettled is returned when a C2DMessage is settled twice, or
+// after its lock expired.
+var ErrMessageSettled = errors.New("emulator: the message was already settled or its lock expired")
+
+// ReceiveC2D waits for the next cloud-to-device message of the device. It
+// fails with ErrNotConnected when the device is not connected (or
+// disconnects while waiting) and with ctx's error when ctx ends.
+func (d *SimulatedDevice) ReceiveC2D(ctx context.Context) (*C2DMessage, error) {
+	d.mu.Lock()
+	c := d.conn
+	d.mu.Unlock()
+	if c == nil {
+		return nil, ErrNotConnected
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	m, err := d.e.amqp.c2d.Receive(ctx, devicebound.Key(d.key))
+	if err != nil {
+		if cerr := c.closedErr(); cerr != nil {
+			return nil, cerr
+		}
+		if errors.Is(err, devicebound.ErrClosed) {
+			return nil, ErrEmulatorClosed
+		}
+		return nil, err
+	}
+	_ = d.e.store.Touch(d.key.DeviceID, d.key.ModuleID)
+	return &C2DMessage{
+		Body: m.Body, MessageID: m.MessageID, CorrelationID: m.CorrelationID, UserID: m.UserID,
+		ContentType: m.ContentType, ContentEncoding: m.ContentEncoding, Properties: m.Properties,
+		EnqueuedTime: m.EnqueuedTime, ExpiryTime: m.ExpiryTime, DeliveryCount: m.DeliveryCount,
+		d: d, lockToken: m.LockToken,
+	}, nil
+}
+
+// Complete tells the hub the device processed the message: it leaves the
+// queue and, if asked for, positive feedback reports Success.
+func (m *C2DMessage) Complete(ctx context.Context) error {
+	return m.settle(ctx, m.d.e.amqp.c2d.Complete)
+}
+
+// Reject tells the hub the device refuses the message: it leaves the queue
+// and, if asked for, negative feedback reports Rejected.
+func (m *C2DMessage) Reject(ctx context.Context) error {
+	return m.settle(ctx, m.d.e.amqp.c2d.Reject)
+}
+
+// Abandon gives the message back: it is delivered again, until its
+// delivery count reaches 10, when it is dead-lettered (feedback
+// DeliveryCountExceeded).
+func (m *C2DMessage) Abandon(ctx context.Context) error {
+	return m.settle(ctx, m.d.e.amqp.c2d.Abandon)
+}
+
+func (m *C2DMessage) settle(ctx context.Context, fn func(devicebound.Key, string) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !m.d.Connected() {
+		return ErrNotConnected
+	}
+	if err := fn(devicebound.Key(m.d.key), m.lockToken); err != nil {
+		if errors.Is(err, devicebound.ErrLockLost) {
+			return ErrMessageSettled
+		}
+		return err
+	}
+	return nil
+}
+
+// TelemetryOptions are the optional parts of a telemetry message.
+type TelemetryOptions struct {
+	// Properties are application properties.
+	Properties map[string]string
+	// MessageID, CorrelationID, ContentType and ContentEncoding are the
+	// message's system properties.
+	MessageID, CorrelationID, ContentType, ContentEncoding string
+}
+
+// SendTelemetry sends a device-to-cloud message, which the hub appends to
+// a partition of its built-in endpoint (chosen by the device id), with the
+// annotations IoT Hub adds (iothub-connection-device-id, enqueued time…).
+// opts may be nil. It fails with ErrNotConnected when the device is not
+// connected.
+func (d *SimulatedDevice) SendTelemetry(ctx context.Context, body []byte, opts *TelemetryOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !d.Connected() {
+		return ErrNotConnected
+	}
+	dev, err := d.e.store.GetDevice(d.key.DeviceID)
+	if err != nil {
+		return err
+	}
+	ev := eventhubs.Event{DeviceID: d.key.DeviceID, ModuleID: d.key.ModuleID, Body: body, AuthGenerationID: dev.GenerationID}
+	if opts != nil {
+		if len(opts.Properties) > 0 {
+			ev.Properties = make(map[string]any, len(opts.Properties))
+			for k, v := range opts.Properties {
+				ev.Properties[k] = v
+			}
+		}
+		ev.MessageID, ev.CorrelationID, ev.ContentType, ev.ContentEncoding = opts.MessageID, opts.CorrelationID, opts.ContentType, opts.ContentEncoding
+	}
+	if _, _, err := d.e.amqp.events.Append(ctx, ev); err != nil {
+		return err
+	}
+	_ = d.e.store.Touch(d.key.DeviceID, d.key.ModuleID)
+	return nil
+}
+
+// UploadFile plays a device that uploaded a file of size bytes named name
+// through the hub's file-upload feature: the service receives a file
+// notification for "<deviceId>/<name>". No bytes are stored.
+func (d *SimulatedDevice) UploadFile(ctx context.Context, name string, size int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !d.Connected() {
+		return ErrNotConnected
+	}
+	if name == "" || size < 0 {
+		return iothub.NewError(iothub.CodeArgumentInvalid, "a file upload needs a name and a size of at least 0")
+	}
+	blob := d.key.DeviceID + "/" + name
+	uri := "https://" + d.e.hubName + ".blob.core.windows.net/fileupload/" + url.PathEscape(d.key.DeviceID) + "/" + url.PathEscape(name)
+	d.e.amqp.c2d.NotifyFileUpload(d.key.DeviceID, blob, uri, size)
+	return nil
+}
+
+// purgeResultJSON is PurgeMessageQueueResult.
+type purgeResultJSON struct {
+	TotalMessagesPurged int     `json:"totalMessagesPurged"`
+	DeviceID            string  `json:"deviceId"`
+	ModuleID            *string `json:"moduleId"`
+}
+
+// purgeCommands serves DELETE /devices/{id}/commands.
+func (e *Emulator) purgeCommands(w http.ResponseWriter, _ *http.Request, id string) error {
+	if err := registry.ValidateDeviceID(id); err != nil {
+		return err
+	}
+	n, err := e.amqp.c2d.Purge(devicebound.Key{DeviceID: id})
+	if err != nil {
+		return c2dErr(err)
+	}
+	return writeJSON(w, http.StatusOK, purgeResultJSON{TotalMessagesPurged: n, DeviceID: id}, "")
+}
+
+// C2DQueueDepth returns how many cloud-to-device messages are queued for a
+// device (moduleID "") or module, locked ones included.
+func (e *Emulator) C2DQueueDepth(deviceID, moduleID string) int {
+	return e.amqp.c2d.Depth(devicebound.Key{DeviceID: deviceID, ModuleID: moduleID})
+}
