@@ -46,7 +46,7 @@ func benchTransfer(b *testing.B, mode amqp.SenderSettleMode, relay bool, senders
 			}, nil
 		},
 		Outgoing: func(l *OutgoingLink) error {
-			l.Conn().srv.goTracked(func() {
+			l.Go(func(context.Context) {
 				for {
 					select {
 					case <-l.Context().Done():

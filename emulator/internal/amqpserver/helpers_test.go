@@ -134,7 +134,7 @@ func (q *queueNode) node() *Node {
 			}, nil
 		},
 		Outgoing: func(l *OutgoingLink) error {
-			l.Conn().srv.goTracked(func() {
+			l.Go(func(context.Context) {
 				for {
 					select {
 					case <-l.Context().Done():

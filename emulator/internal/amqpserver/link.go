@@ -390,3 +390,11 @@ func (l *Link) replenishLocked() {
 	l.credit = limit
 	l.c.sendLocked(l.s.local, l.linkFlowLocked(false), nil)
 }
+
+// Go runs f on a goroutine that Server.Shutdown waits for, passing the
+// link's context, which ends when the link detaches. It is how a node
+// streams messages on an outgoing link. It returns false, without running
+// f, when the server is shutting down.
+func (l *Link) Go(f func(ctx context.Context)) bool {
+	return l.c.srv.goTracked(func() { f(l.ctx) })
+}

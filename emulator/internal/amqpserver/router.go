@@ -19,8 +19,8 @@ type Node struct {
 	// Outgoing is called when a client attaches a receiver: the server will
 	// send messages with l.Send. Return an error (an *Error to choose the
 	// condition, such as RedirectError) to refuse the attach. A node that
-	// streams messages typically starts a goroutine here that calls Send
-	// until l.Context() is done.
+	// streams messages typically starts, with l.Go, a goroutine that calls
+	// Send until its context is done.
 	Outgoing func(l *OutgoingLink) error
 }
 
