@@ -22,7 +22,9 @@ const (
 func (h *Hub) serveManagement(_ context.Context, req *amqpserver.Request) (*amqp.Message, error) {
 	props := req.Message.ApplicationProperties
 	str := func(k string) string { s, _ := props[k].(string); return s }
-	if err := h.authorize(req.Conn, req.Link.Address()); err != nil {
+	// Whether the client used "$management" or "<entity>/$management", the
+	// claim it needs is the one CBS grants for the entity's management node.
+	if err := h.authorize(req.Conn, h.opts.EntityName+"/$management"); err != nil {
 		return statusResponse(401, err.Error(), nil), nil
 	}
 	if op := str("operation"); op != ManagementOperationRead {

@@ -142,11 +142,14 @@ func TestManagementAuthorize(t *testing.T) {
 		seen = append(seen, address)
 		return errors.New("the token does not grant ServiceConnect")
 	}})
-	c := newMgmtClient(t, e.session(t), "myhub/$management")
-	code, desc, _ := c.read(t, map[string]any{"name": "myhub", "type": "com.microsoft:eventhub"})
-	assert.Equal(t, int32(401), code)
-	assert.Equal(t, "the token does not grant ServiceConnect", desc)
-	assert.Equal(t, []string{"myhub/$management"}, seen)
+	s := e.session(t)
+	for _, addr := range []string{"myhub/$management", "$management"} {
+		c := newMgmtClient(t, s, addr)
+		code, desc, _ := c.read(t, map[string]any{"name": "myhub", "type": "com.microsoft:eventhub"})
+		assert.Equal(t, int32(401), code)
+		assert.Equal(t, "the token does not grant ServiceConnect", desc)
+	}
+	assert.Equal(t, []string{"myhub/$management", "myhub/$management"}, seen)
 }
 
 // normaliseTimes strips the location decoding gives timestamps so maps compare.

@@ -51,9 +51,13 @@ type Options struct {
 
 	// Authorize is asked before every partition link or messages/events
 	// attach and every $management request, with the connection and the
-	// address the client used (for $management, the management node's
-	// address). A non-nil error refuses: an *amqpserver.Error chooses the
-	// condition (attach) and any error becomes status 401 ($management).
+	// address the client used: "<entity>/ConsumerGroups/<cg>/Partitions/<id>"
+	// or "messages/events/…" as sent (an "amqps://host" prefix included),
+	// and "<EntityName>/$management" for every management request, whichever
+	// of the two management addresses the client attached to. A non-nil
+	// error refuses: an *amqpserver.Error chooses the attach's condition
+	// (other errors become amqp:unauthorized-access), and any error becomes
+	// status 401 with the error's text for a management request.
 	// Default: nil (everything is allowed).
 	Authorize func(conn *amqpserver.Conn, address string) error
 
