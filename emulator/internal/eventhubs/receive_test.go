@@ -233,3 +233,48 @@ func TestPartitionForIsStable(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, h.PartitionFor("dev-7"), pid, "module events follow their device")
 }
+
+func TestConcurrentAppendAndReceive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	s := e.session(t)
+	ids := e.hub.PartitionIDs()
+	const devices, perDevice = 8, 250
+	want := map[string]int{}
+	for d := range devices {
+		want[e.hub.PartitionFor(fmt.Sprintf("dev-%d", d))] += perDevice
+	}
+	receivers := map[string]*amqp.Receiver{}
+	for _, pid := range ids {
+		r, err := s.NewReceiver(testCtx(t), partitionAddr("myhub", "$Default", pid), receiverOpts("", nil, 50))
+		require.NoError(t, err)
+		receivers[pid] = r
+	}
+	errs := make(chan error, devices)
+	for d := range devices {
+		go func() {
+			dev := fmt.Sprintf("dev-%d", d)
+			for i := range perDevice {
+				if _, _, err := e.hub.Append(context.Background(), Event{DeviceID: dev, Body: []byte(strconv.Itoa(i))}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range devices {
+		require.NoError(t, <-errs)
+	}
+	for _, pid := range ids {
+		next := map[string]int{}
+		for seq := range want[pid] {
+			m, err := receivers[pid].Receive(testCtx(t), nil)
+			require.NoError(t, err)
+			require.Equal(t, int64(seq), m.Annotations["x-opt-sequence-number"], "partition %s has no gaps", pid)
+			dev := m.Annotations["iothub-connection-device-id"].(string)
+			require.Equal(t, strconv.Itoa(next[dev]), string(m.GetData()), "%s's events keep their order", dev)
+			next[dev]++
+		}
+	}
+}
