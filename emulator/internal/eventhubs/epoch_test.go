@@ -135,3 +135,47 @@ func TestPlainReceiverLimit(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, r.Close(testCtx(t)))
 }
+
+func TestEpochConcurrentAttaches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	addr := partitionAddr("myhub", "$Default", "0")
+	const n = 6
+	sessions := make([]*amqp.Session, n)
+	for i := range sessions {
+		sessions[i] = e.session(t)
+	}
+	type result struct {
+		epoch int64
+		r     *amqp.Receiver
+		err   error
+	}
+	results := make(chan result, n)
+	for i := range n {
+		go func() {
+			epoch := int64(i + 1)
+			r, err := sessions[i].NewReceiver(testCtx(t), addr, receiverOpts("", &epoch, 10))
+			results <- result{epoch, r, err}
+		}()
+	}
+	var losers []*amqp.Receiver
+	var winner *amqp.Receiver
+	for range n {
+		res := <-results
+		switch {
+		case res.epoch == n:
+			require.NoError(t, res.err, "the highest epoch always wins")
+			winner = res.r
+		case res.err != nil:
+			requireRefused(t, res.err, "amqp:link:stolen")
+		default:
+			losers = append(losers, res.r)
+		}
+	}
+	for _, r := range losers {
+		_, err := r.Receive(testCtx(t), nil)
+		requireDetached(t, err, "amqp:link:stolen")
+	}
+	e.appendN(t, deviceFor(e.hub, "0"), 1)
+	require.Equal(t, bodies(0, 1), receiveBodies(t, winner, 1))
+}

@@ -111,6 +111,14 @@ func (h *Hub) attachReceiver(l *amqpserver.OutgoingLink) error {
 		defer stop()
 		r.run(start)
 	}()
+	// A receiver attaching at the same time on another connection may have
+	// taken the partition already; refusing now is cleaner than a detach.
+	r.mu.Lock()
+	kicked := r.kicked
+	r.mu.Unlock()
+	if kicked != nil {
+		return kicked
+	}
 	return nil
 }
 
