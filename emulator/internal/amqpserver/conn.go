@@ -3,6 +3,7 @@ package amqpserver
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,14 @@ type Conn struct {
 	peerIdle    time.Duration
 	channelMax  uint16
 	remoteError *Error
+
+	// pend coalesces the accepted outcomes the read loop settles for
+	// consecutive deliveries into one disposition frame (c.mu).
+	pend struct {
+		s           *session
+		first, last uint32
+		n           int
+	}
 }
 
 func newConn(s *Server, nc net.Conn) *Conn {
@@ -154,12 +163,55 @@ func (c *Conn) closeLocked(e *Error) {
 // sendLocked queues a frame; c.mu must be held so frames leave in the order
 // the state changes were made.
 func (c *Conn) sendLocked(ch uint16, p encoding.Performative, payload []byte) {
+	if c.pend.n > 0 {
+		c.flushPendLocked()
+	}
+	c.writeLocked(ch, p, payload)
+}
+
+func (c *Conn) writeLocked(ch uint16, p encoding.Performative, payload []byte) {
 	if h := c.srv.hook.Load(); h != nil {
 		if c.applyHook(*h, Outbound, ch, p) {
 			return
 		}
 	}
 	_ = c.fw.append(encoding.FrameTypeAMQP, ch, p, payload)
+}
+
+// pendAcceptLocked records that delivery id of s is accepted and settled,
+// to be sent with its neighbours in one disposition.
+func (c *Conn) pendAcceptLocked(s *session, id uint32) {
+	if c.pend.n > 0 && (c.pend.s != s || id != c.pend.last+1) {
+		c.flushPendLocked()
+	}
+	if c.pend.n == 0 {
+		c.pend.s, c.pend.first = s, id
+	}
+	c.pend.last = id
+	c.pend.n++
+}
+
+func (c *Conn) flushPendLocked() {
+	p := c.pend
+	c.pend.n, c.pend.s = 0, nil
+	if p.s.ended {
+		return
+	}
+	c.writeLocked(p.s.local, &encoding.Disposition{
+		Role: encoding.RoleReceiver, First: p.first, Last: p.last, HasLast: true,
+		Settled: true, State: stateAccepted,
+	}, nil)
+}
+
+// frameBuffered reports whether a whole frame is already buffered, so the
+// next read will not block.
+func (c *Conn) frameBuffered() bool {
+	n := c.br.Buffered()
+	if n < encoding.HeaderSize {
+		return false
+	}
+	hb, _ := c.br.Peek(encoding.HeaderSize)
+	return uint32(n) >= binary.BigEndian.Uint32(hb)
 }
 
 // errFraming and friends end the read loop with a specific close.
@@ -282,6 +334,14 @@ func (c *Conn) readLoop() error {
 				c.mu.Unlock()
 				deadlineSet = now
 			}
+		}
+		if !c.frameBuffered() {
+			// About to wait for the client: send what was coalesced.
+			c.mu.Lock()
+			if c.pend.n > 0 {
+				c.flushPendLocked()
+			}
+			c.mu.Unlock()
 		}
 		h, body, err := c.readFrame(c.srv.opts.MaxFrameSize)
 		if err != nil {

@@ -44,10 +44,15 @@ func (d *Delivery) Size() int { return len(d.payload) }
 // delivery stays unsettled until the client confirms. It returns ErrSettled
 // when called twice and ErrLinkDetached once the link is gone.
 func (d *Delivery) Settle(o Outcome) error {
+	d.link.c.mu.Lock()
+	defer d.link.c.mu.Unlock()
+	return d.settleLocked(o, false)
+}
+
+// settleLocked settles d; coalesce lets the read loop batch accepted outcomes.
+func (d *Delivery) settleLocked(o Outcome, coalesce bool) error {
 	l := d.link
 	c := l.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if d.settled {
 		return ErrSettled
 	}
@@ -60,6 +65,11 @@ func (d *Delivery) Settle(o Outcome) error {
 		return ErrLinkDetached
 	}
 	second := l.attach.RcvSettleMode == encoding.RcvSettleSecond
+	if _, accepted := o.(Accepted); accepted && coalesce && !second {
+		c.pendAcceptLocked(l.s, d.id)
+		l.replenishLocked()
+		return nil
+	}
 	if second {
 		l.s.unsettledIn[d.id] = d
 	}
@@ -150,10 +160,10 @@ func (s *session) onTransfer(t *encoding.Transfer) error {
 		d.Message = msg
 		outcome = l.runHandler(d)
 	}
-	if outcome != nil {
-		_ = d.Settle(outcome)
-	}
 	c.mu.Lock()
+	if outcome != nil {
+		_ = d.settleLocked(outcome, true)
+	}
 	l.replenishLocked()
 	c.mu.Unlock()
 	return nil

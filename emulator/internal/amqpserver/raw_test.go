@@ -271,3 +271,40 @@ func TestIdleTimeoutWithGoAMQP(t *testing.T) {
 		})
 	}
 }
+
+func TestMessageSizeExceeded(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, &ServerOptions{MaxMessageSize: 1000})
+	require.NoError(t, ts.Handle("q", newQueueNode().node()))
+	rc := ts.raw(t)
+	rc.open(&encoding.Open{ContainerID: "raw", MaxFrameSize: 65536})
+	rc.frame(0, 0, &encoding.Begin{NextOutgoingID: 0, IncomingWindow: 100, OutgoingWindow: 100, HandleMax: 10}, nil)
+	_, ok := rc.readFrame().(*encoding.Begin)
+	require.True(t, ok)
+	rc.frame(0, 0, &encoding.Attach{Name: "big", Handle: 0, Role: encoding.RoleSender, Target: &encoding.Target{Address: "q"}}, nil)
+	att, ok := rc.readFrame().(*encoding.Attach)
+	require.True(t, ok)
+	assert.Equal(t, uint64(1000), att.MaxMessageSize)
+	fl, ok := rc.readFrame().(*encoding.Flow)
+	require.True(t, ok)
+	require.NotNil(t, fl.LinkCredit)
+	assert.Equal(t, uint32(500), *fl.LinkCredit)
+
+	// 2 frames of 600 bytes: the second crosses the limit.
+	chunk := make([]byte, 600)
+	rc.frame(0, 0, &encoding.Transfer{Handle: 0, DeliveryID: 0, HasDeliveryID: true, DeliveryTag: []byte{1}, More: true}, chunk)
+	rc.frame(0, 0, &encoding.Transfer{Handle: 0}, chunk)
+	det, ok := rc.readFrame().(*encoding.Detach)
+	require.True(t, ok)
+	require.NotNil(t, det.Error)
+	assert.Equal(t, encoding.Symbol(CondMessageSizeExceeded), det.Error.Condition)
+	assert.True(t, det.Closed)
+
+	// The handle is free again once the client answers.
+	rc.frame(0, 0, &encoding.Detach{Handle: 0, Closed: true}, nil)
+	rc.frame(0, 0, &encoding.Attach{Name: "again", Handle: 0, Role: encoding.RoleSender, Target: &encoding.Target{Address: "q"}}, nil)
+	att, ok = rc.readFrame().(*encoding.Attach)
+	require.True(t, ok)
+	assert.Equal(t, "again", att.Name)
+	assert.Equal(t, uint32(0), att.Handle)
+}
