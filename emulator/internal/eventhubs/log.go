@@ -40,9 +40,9 @@ func newPartitionLog(id string, retention time.Duration, maxBytes int64) *partit
 	return &partitionLog{id: id, lastOff: -1, changed: make(chan struct{}), retention: retention, maxBytes: maxBytes}
 }
 
-// reserve returns the sequence number, offset and enqueued time the next
-// event gets. The caller encodes the event with them and calls commit while
-// still holding p.mu.
+// reserveLocked returns the sequence number, offset and enqueued time the
+// next event gets. The caller encodes the event with them and calls
+// commitLocked while still holding p.mu.
 func (p *partitionLog) reserveLocked(now time.Time) (seq, offset, enqueued int64) {
 	enqueued = now.UnixMilli()
 	if enqueued < p.lastTime {
@@ -132,8 +132,9 @@ func (p *partitionLog) info(now time.Time) partitionInfo {
 	}
 }
 
-// seekOffset returns the sequence number of the first retained event whose
-// offset is above (or, inclusive, at least) off.
+// seekLocked returns the sequence number of the first retained event whose
+// key (offset or enqueued time) is above v, or at least v when inclusive;
+// the next sequence number when there is none.
 func (p *partitionLog) seekLocked(inclusive bool, key func(*storedEvent) int64, v int64) int64 {
 	live := p.events[p.head:]
 	i := sort.Search(len(live), func(i int) bool {
