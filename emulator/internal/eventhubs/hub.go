@@ -197,6 +197,25 @@ func (h *Hub) authorize(c *amqpserver.Conn, address string) error {
 	return h.opts.Authorize(c, address)
 }
 
+// authorizeAttach runs Options.AuthorizeLink, or Authorize without it, and
+// turns a refusal into the attach's error.
+func (h *Hub) authorizeAttach(l *amqpserver.OutgoingLink) error {
+	var err error
+	if h.opts.AuthorizeLink != nil {
+		err = h.opts.AuthorizeLink(l.Link)
+	} else {
+		err = h.authorize(l.Conn(), l.Address())
+	}
+	if err == nil {
+		return nil
+	}
+	var e *amqpserver.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &amqpserver.Error{Condition: amqpserver.CondUnauthorizedAccess, Description: err.Error()}
+}
+
 // Register adds the hub's nodes to srv: partition receivers at
 // "<entity>/ConsumerGroups/<cg>/Partitions/<id>", the management node at
 // "$management" (where azeventhubs sends its requests) and

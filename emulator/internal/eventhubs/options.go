@@ -61,6 +61,14 @@ type Options struct {
 	// Default: nil (everything is allowed).
 	Authorize func(conn *amqpserver.Conn, address string) error
 
+	// AuthorizeLink, when set, is asked instead of Authorize for every
+	// attach (partition receivers and messages/events), with the link
+	// itself, so that the caller can keep watching it: a claims-based
+	// security node detaches the links whose token expires. Management
+	// requests still go to Authorize.
+	// Default: nil (attaches go to Authorize).
+	AuthorizeLink func(l *amqpserver.Link) error
+
 	// Now is the clock used for enqueued times and retention.
 	// Default: time.Now.
 	Now func() time.Time

@@ -62,8 +62,8 @@ func (h *Hub) attachReceiver(l *amqpserver.OutgoingLink) error {
 	if !h.isEntity(l.Param("entity")) {
 		return notFound(addr)
 	}
-	if err := h.authorize(l.Conn(), addr); err != nil {
-		return attachAuthError(err)
+	if err := h.authorizeAttach(l); err != nil {
+		return err
 	}
 	group, ok := h.consumerGroup(l.Param("cg"))
 	if !ok {
@@ -321,15 +321,6 @@ func startOf(l *amqpserver.OutgoingLink) (startPosition, error) {
 func notFound(addr string) *amqpserver.Error {
 	return &amqpserver.Error{Condition: amqpserver.CondNotFound,
 		Description: fmt.Sprintf("The messaging entity '%s' could not be found.", addr)}
-}
-
-// attachAuthError turns an Authorize error into the refusal of an attach.
-func attachAuthError(err error) error {
-	var e *amqpserver.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return &amqpserver.Error{Condition: amqpserver.CondUnauthorizedAccess, Description: err.Error()}
 }
 
 func toInt64(v any) (int64, bool) {

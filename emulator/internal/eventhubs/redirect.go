@@ -21,11 +21,10 @@ import (
 // ("/$management", "/ConsumerGroups/$Default/Partitions/0", "/" or nothing).
 // Clients take the entity name from the address and the host from hostname.
 func (h *Hub) redirect(l *amqpserver.OutgoingLink) error {
-	addr := l.Address()
-	if err := h.authorize(l.Conn(), addr); err != nil {
-		return attachAuthError(err)
+	if err := h.authorizeAttach(l); err != nil {
+		return err
 	}
-	return amqpserver.RedirectError(h.opts.AdvertiseHost, h.opts.AdvertiseHost, h.opts.AdvertisePort, h.redirectAddress(addr))
+	return amqpserver.RedirectError(h.opts.AdvertiseHost, h.opts.AdvertiseHost, h.opts.AdvertisePort, h.redirectAddress(l.Address()))
 }
 
 // redirectAddress maps an address under messages/events to the same path

@@ -57,3 +57,27 @@ func TestAttachAuthorized(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, r.Close(testCtx(t)))
 }
+
+func TestAuthorizeLinkReplacesAuthorizeForAttaches(t *testing.T) {
+	t.Parallel()
+	var links []string
+	e := newEnv(t, &Options{
+		Authorize: func(*amqpserver.Conn, string) error { return errors.New("Authorize must not be asked for attaches") },
+		AuthorizeLink: func(l *amqpserver.Link) error {
+			links = append(links, l.Address())
+			if l.Param("pid") == "2" {
+				return &amqpserver.Error{Condition: "amqp:unauthorized-access", Description: "token expired"}
+			}
+			return nil
+		},
+	})
+	s := e.session(t)
+	r, err := s.NewReceiver(testCtx(t), partitionAddr("myhub", "$Default", "1"), receiverOpts("", nil, 10))
+	require.NoError(t, err)
+	require.NoError(t, r.Close(testCtx(t)))
+	_, err = s.NewReceiver(testCtx(t), partitionAddr("myhub", "$Default", "2"), receiverOpts("", nil, 10))
+	requireRefused(t, err, "amqp:unauthorized-access")
+	_, err = s.NewReceiver(testCtx(t), "messages/events", receiverOpts("", nil, 10))
+	requireRefused(t, err, "amqp:link:redirect")
+	assert.Equal(t, []string{partitionAddr("myhub", "$Default", "1"), partitionAddr("myhub", "$Default", "2"), "messages/events"}, links)
+}
