@@ -301,11 +301,11 @@ func (c *Conn) readFrame(max uint32) (encoding.FrameHeader, []byte, error) {
 	}
 	h, err := encoding.ParseFrameHeader(hb)
 	if err != nil {
-		return h, nil, &connError{e: &Error{Condition: CondFramingError, Description: err.Error()}, abrupt: true}
+		return h, nil, &connError{e: &Error{Condition: CondFramingError, Description: err.Error()}}
 	}
 	if h.Size > max {
 		return h, nil, &connError{e: &Error{Condition: CondFramingError,
-			Description: fmt.Sprintf("frame of %d bytes exceeds the maximum frame size %d", h.Size, max)}, abrupt: true}
+			Description: fmt.Sprintf("frame of %d bytes exceeds the maximum frame size %d", h.Size, max)}}
 	}
 	c.br.Discard(encoding.HeaderSize)
 	n := int(h.Size) - encoding.HeaderSize
