@@ -161,13 +161,12 @@ func (c *SharedAccessKeyCredential) sign(audience string, now time.Time) *cached
 		c.onSign(audience)
 	}
 	// se has a resolution of seconds: round the expiry down so the token
-	// never outlives its lifetime, and renew relative to the real issue time.
+	// never outlives its lifetime, and keep the full renewal margin
+	// (lifetime minus RenewAt of it) before that real expiry, so that a
+	// holder renewing on schedule is never left with an expired token.
 	expiry := now.Add(c.lifetime).Truncate(time.Second)
 	value := signSAS(audience, c.keyName, c.key, expiry.Unix())
-	renewOn := now.Add(c.renewAt)
-	if renewOn.After(expiry) {
-		renewOn = expiry
-	}
+	renewOn := expiry.Add(-(c.lifetime - c.renewAt))
 	return &cachedToken{
 		token:   AccessToken{Value: value, Type: TokenTypeSAS, ExpiresOn: expiry},
 		renewOn: renewOn,

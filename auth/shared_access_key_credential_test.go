@@ -310,3 +310,22 @@ func TestSharedAccessKeyCredentialStringRedacts(t *testing.T) {
 	var asCredential Credential = cred
 	assert.NotContains(t, fmt.Sprintf("%#v", asCredential), testKey)
 }
+
+// TestSharedAccessKeyCredentialRenewsBeforeTruncatedExpiry: se has whole
+// seconds, so a token signed at x.97 s expires up to a second early; the
+// renewal must keep its full margin before that real expiry.
+func TestSharedAccessKeyCredentialRenewsBeforeTruncatedExpiry(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	clock.Advance(970 * time.Millisecond)
+	cred, signs := newCountingCredential(t, clock, &SharedAccessKeyCredentialOptions{TokenLifetime: 5 * time.Second})
+	tok, err := cred.Token(context.Background(), "hub")
+	require.NoError(t, err)
+	assert.Equal(t, 0, tok.ExpiresOn.Nanosecond(), "se is whole seconds")
+	// One second (20 % of 5 s) before the real expiry, a new token is due.
+	clock.Advance(tok.ExpiresOn.Sub(clock.Now()) - time.Second)
+	next, err := cred.Token(context.Background(), "hub")
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), signs("hub"))
+	assert.True(t, next.ExpiresOn.After(tok.ExpiresOn))
+}
