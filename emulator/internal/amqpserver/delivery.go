@@ -123,7 +123,7 @@ func (s *session) onTransfer(t *encoding.Transfer) error {
 		return nil
 	}
 	l.partialSz += uint64(len(t.Payload))
-	if l.partialSz > c.srv.opts.MaxMessageSize {
+	if l.partialSz > l.maxMsg {
 		l.partial = nil
 		e := &Error{Condition: CondMessageSizeExceeded, Description: "message exceeds the link's max-message-size"}
 		l.sendDetachLocked(e)

@@ -52,6 +52,7 @@ type Link struct {
 
 	// Incoming links (c.mu, except handler which is set once before attach).
 	handler   MessageHandler
+	maxMsg    uint64
 	maxCredit uint32
 	pending   int // deliveries the node has not settled
 	partial   *Delivery
@@ -122,6 +123,31 @@ func (l *Link) SenderSettleMode() uint8 { return l.attach.SndSettleMode }
 
 // ReceiverSettleMode is the rcv-settle-mode agreed at attach: 0 first, 1 second.
 func (l *Link) ReceiverSettleMode() uint8 { return l.attach.RcvSettleMode }
+
+// IsOutgoing reports whether the server sends on the link (the client attached a receiver).
+func (l *Link) IsOutgoing() bool { return l.outgoing }
+
+// SetCredit sets how much credit the link grants the client (default
+// ServerOptions.LinkCredit). Call it from the node's Incoming callback.
+func (l *IncomingLink) SetCredit(n uint32) {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	if n > 0 && !l.attached {
+		l.maxCredit = n
+	}
+}
+
+// SetMaxMessageSize sets the largest message the link accepts, advertised in
+// the attach (default ServerOptions.MaxMessageSize); larger messages detach
+// the link with amqp:link:message-size-exceeded. Call it from the node's
+// Incoming callback.
+func (l *IncomingLink) SetMaxMessageSize(n uint64) {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	if n > 0 && !l.attached {
+		l.maxMsg = n
+	}
+}
 
 // Conn is the connection the link belongs to.
 func (l *Link) Conn() *Conn { return l.c }
@@ -247,7 +273,7 @@ func (s *session) onAttach(a *encoding.Attach) error {
 	}
 	resp.Source, resp.Target = a.Source, a.Target
 	if !l.outgoing {
-		resp.MaxMessageSize = c.srv.opts.MaxMessageSize
+		resp.MaxMessageSize = l.maxMsg
 		l.deliveryCount = a.InitialDeliveryCount
 	}
 	c.sendLocked(s.local, resp, nil)
@@ -290,6 +316,7 @@ func (srv *Server) attachToNode(l *Link) (refusal *Error) {
 	}
 	l.in = &IncomingLink{l}
 	l.maxCredit = srv.opts.LinkCredit
+	l.maxMsg = srv.opts.MaxMessageSize
 	h, err := n.Incoming(l.in)
 	if err != nil {
 		return asError(err, CondInternalError)

@@ -274,8 +274,12 @@ func TestIdleTimeoutWithGoAMQP(t *testing.T) {
 
 func TestMessageSizeExceeded(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, &ServerOptions{MaxMessageSize: 1000})
-	require.NoError(t, ts.Handle("q", newQueueNode().node()))
+	ts := newTestServer(t, nil)
+	require.NoError(t, ts.Handle("q", &Node{Incoming: func(l *IncomingLink) (MessageHandler, error) {
+		l.SetMaxMessageSize(1000)
+		l.SetCredit(7)
+		return func(*Delivery) Outcome { return Accepted{} }, nil
+	}}))
 	rc := ts.raw(t)
 	rc.open(&encoding.Open{ContainerID: "raw", MaxFrameSize: 65536})
 	rc.frame(0, 0, &encoding.Begin{NextOutgoingID: 0, IncomingWindow: 100, OutgoingWindow: 100, HandleMax: 10}, nil)
@@ -288,7 +292,7 @@ func TestMessageSizeExceeded(t *testing.T) {
 	fl, ok := rc.readFrame().(*encoding.Flow)
 	require.True(t, ok)
 	require.NotNil(t, fl.LinkCredit)
-	assert.Equal(t, uint32(500), *fl.LinkCredit)
+	assert.Equal(t, uint32(7), *fl.LinkCredit)
 
 	// 2 frames of 600 bytes: the second crosses the limit.
 	chunk := make([]byte, 600)

@@ -12,6 +12,9 @@ import (
 // producers block: back-pressure on a client that stops reading.
 const maxPendingOut = 8 << 20
 
+// minHeartbeatTick bounds how often the writer checks for idleness.
+const minHeartbeatTick = 5 * time.Millisecond
+
 // frameWriter batches frames: producers append encoded frames to one buffer
 // and a single goroutine writes whole buffers to the socket, so a burst of
 // frames costs one write system call.
@@ -89,8 +92,9 @@ func (fw *frameWriter) run(heartbeat func() time.Duration) {
 	for {
 		if tick == nil {
 			if hb := heartbeat(); hb > 0 {
-				// Check four times per period so the gap never exceeds half of it.
-				ticker = time.NewTicker(hb / 4)
+				// Check four times per period so the gap never exceeds half of it,
+				// but do not let a client's absurdly short timeout make us spin.
+				ticker = time.NewTicker(max(hb/4, minHeartbeatTick))
 				tick = ticker.C
 			}
 		}
