@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/go-amqp"
 
 	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/auth"
 )
 
 // cbsLinks is the request/response pair on $cbs of one connection.
@@ -58,14 +59,14 @@ func (c *Conn) Claim(ctx context.Context, l Link, audience string) error {
 	if claimed {
 		return nil
 	}
-	exp, err := c.putToken(ctx, g, audience)
+	tok, err := c.putToken(ctx, g, audience)
 	if err != nil {
 		return err
 	}
 	g.cbsMu.Lock()
 	if !g.claims[audience] {
 		g.claims[audience] = true
-		go c.renew(g, audience, exp)
+		go c.renew(g, audience, tok)
 	}
 	g.cbsMu.Unlock()
 	return nil
@@ -80,17 +81,22 @@ func (c *Conn) generationOf(l Link) *generation {
 	return nil
 }
 
-// putToken sends one put-token request and waits for its answer.
-func (c *Conn) putToken(ctx context.Context, g *generation, audience string) (time.Time, error) {
+// putToken gets a token for audience and puts it on g.
+func (c *Conn) putToken(ctx context.Context, g *generation, audience string) (auth.AccessToken, error) {
 	tok, err := c.cfg.Credential.Token(ctx, audience)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("iothub: getting a token for %s: %w", audience, err)
+		return auth.AccessToken{}, fmt.Errorf("iothub: getting a token for %s: %w", audience, err)
 	}
+	return tok, c.put(ctx, g, audience, tok)
+}
+
+// put sends one put-token request and waits for its answer.
+func (c *Conn) put(ctx context.Context, g *generation, audience string, tok auth.AccessToken) error {
 	g.cbsMu.Lock()
 	defer g.cbsMu.Unlock()
 	links, err := g.cbsLinksLocked(ctx)
 	if err != nil {
-		return time.Time{}, err
+		return err
 	}
 	id := randomID()
 	msg := &amqp.Message{
@@ -105,13 +111,13 @@ func (c *Conn) putToken(ctx context.Context, g *generation, audience string) (ti
 	}
 	if err := links.sender.Send(ctx, msg, nil); err != nil {
 		g.cbs = nil
-		return time.Time{}, err
+		return err
 	}
 	for {
 		resp, err := links.recv.Receive(ctx, nil)
 		if err != nil {
 			g.cbs = nil
-			return time.Time{}, err
+			return err
 		}
 		_ = links.recv.AcceptMessage(ctx, resp)
 		if resp.Properties != nil && resp.Properties.CorrelationID != nil && fmt.Sprint(resp.Properties.CorrelationID) != id {
@@ -121,9 +127,9 @@ func (c *Conn) putToken(ctx context.Context, g *generation, audience string) (ti
 		desc, _ := resp.ApplicationProperties["status-description"].(string)
 		if code >= 200 && code < 300 {
 			c.log(ctx, "iothub: CBS token accepted", slog.String("audience", audience), slog.Time("expires", tok.ExpiresOn))
-			return tok.ExpiresOn, nil
+			return nil
 		}
-		return time.Time{}, cbsError(code, desc)
+		return cbsError(code, desc)
 	}
 }
 
@@ -152,17 +158,19 @@ func cbsError(code int, desc string) error {
 	return e
 }
 
-// renewMin is the shortest wait between two renewals of one claim.
-const renewMin = 100 * time.Millisecond
+// renewPoll is how often a renewal asks the credential again while it
+// still hands out the token already put.
+const renewPoll = 100 * time.Millisecond
 
 // renew puts a fresh token for audience before each expires, until g is
-// retired. A renewal that fails is retried; if the token lapses the hub
-// detaches the links, whose owners recover through a new connection.
-func (c *Conn) renew(g *generation, audience string, expires time.Time) {
-	last := expires
+// retired: it wakes when four fifths of the token's remaining life have
+// passed, then waits for the credential to hand out a new token (it renews
+// on its own schedule) and puts that. A renewal that fails is retried; if
+// the token lapses the hub detaches the links, whose owners recover.
+func (c *Conn) renew(g *generation, audience string, last auth.AccessToken) {
+	wait := time.Until(last.ExpiresOn) * 4 / 5
 	for {
-		wait := max(time.Until(last)*4/5, renewMin)
-		t := time.NewTimer(wait)
+		t := time.NewTimer(max(wait, renewPoll))
 		select {
 		case <-g.done:
 			t.Stop()
@@ -177,13 +185,24 @@ func (c *Conn) renew(g *generation, audience string, expires time.Time) {
 			case <-ctx.Done():
 			}
 		}()
-		exp, err := c.putToken(ctx, g, audience)
+		tok, err := c.cfg.Credential.Token(ctx, audience)
+		if err == nil && tok.Value == last.Value && time.Until(last.ExpiresOn) > 2*renewPoll {
+			// Not renewed by the credential yet: ask again shortly.
+			cancel()
+			wait = renewPoll
+			continue
+		}
+		if err == nil {
+			err = c.put(ctx, g, audience, tok)
+		}
 		cancel()
 		if err != nil {
 			c.log(context.Background(), "iothub: CBS token renewal failed", slog.String("audience", audience), slog.String("error", err.Error()))
+			wait = renewPoll
 			continue
 		}
-		last = exp
+		last = tok
+		wait = time.Until(last.ExpiresOn) * 4 / 5
 	}
 }
 

@@ -1,0 +1,84 @@
+package c2d_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/auth"
+	"github.com/iotkit-go/iothub/c2d"
+	"github.com/iotkit-go/iothub/emulator"
+)
+
+// TestShortLivedTokens runs a sender and a feedback receiver for 30 s on
+// tokens that live 5 s: renewal over CBS must keep both going without an
+// error, over TLS with a client built from a credential.
+func TestShortLivedTokens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for 30 s")
+	}
+	t.Parallel()
+	e, err := emulator.Start(context.Background(), &emulator.Options{TLS: true, Devices: []emulator.DeviceSeed{{DeviceID: "d1"}}})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	var key string
+	for _, p := range e.Policies() {
+		if p.Name == "service" {
+			key = p.PrimaryKey
+		}
+	}
+	cred, err := auth.NewSharedAccessKeyCredential("service", key, &auth.SharedAccessKeyCredentialOptions{TokenLifetime: 5 * time.Second})
+	require.NoError(t, err)
+	c, err := c2d.NewClient(e.HostName(), cred, &c2d.ClientOptions{ClientOptions: iothub.ClientOptions{TLSConfig: e.TLSConfig()}})
+	require.NoError(t, err)
+	defer c.Close(context.Background())
+
+	dev, err := e.Device("d1")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, dev.Connect(ctx))
+	defer dev.Disconnect()
+	go func() {
+		for {
+			m, err := dev.ReceiveC2D(ctx)
+			if err != nil {
+				return
+			}
+			_ = m.Complete(ctx)
+		}
+	}()
+
+	var records atomic.Int64
+	feedbackDone := make(chan error, 1)
+	go func() {
+		feedbackDone <- c.ReceiveFeedback(ctx, func(context.Context, *c2d.FeedbackBatch) error {
+			records.Add(1)
+			return nil
+		})
+	}()
+	sent := 0
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+			err := c.Send(ctx, "d1", &c2d.Message{Body: []byte("ping"), Ack: c2d.AckPositive})
+			if ctx.Err() == nil {
+				require.NoError(t, err, "send %d", sent)
+				sent++
+			}
+		}
+	}
+	err = <-feedbackDone
+	assert.True(t, errors.Is(err, context.DeadlineExceeded), "the feedback receiver ran until the end: %v", err)
+	assert.Greater(t, sent, 100)
+	assert.Positive(t, records.Load())
+}
