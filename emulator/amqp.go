@@ -52,6 +52,8 @@ func (e *Emulator) startAMQP(o *Options) error {
 		Authorize: func(conn *amqpserver.Conn, address string) error {
 			return a.cbs.Authorize(conn, address, cbs.ServiceConnect)
 		},
+		// Receivers are watched: one whose token lapses is detached.
+		AuthorizeLink: func(l *amqpserver.Link) error { return a.cbs.AuthorizeLink(l, cbs.ServiceConnect) },
 		Now:    e.now,
 		Logger: e.logger,
 	})
