@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotkit-go/iothub/emulator"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// cli runs the command in-process with cs as $IOTHUB_CONNECTION_STRING.
+func cli(t *testing.T, cs, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := run(ctx, args, &env{
+		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb,
+		getenv: func(k string) string {
+			if k == "IOTHUB_CONNECTION_STRING" {
+				return cs
+			}
+			return ""
+		},
+	})
+	return result{code, out.String(), errb.String()}
+}
+
+func hub(t *testing.T, devices ...emulator.DeviceSeed) *emulator.Emulator {
+	t.Helper()
+	e, err := emulator.Start(context.Background(), &emulator.Options{Devices: devices})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	return e
+}
+
+func TestDeviceCommands(t *testing.T) {
+	t.Parallel()
+	e := hub(t)
+	cs := e.ConnectionString()
+
+	r := cli(t, cs, "", "device", "create", "d1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "d1")
+	assert.Contains(t, r.stdout, "enabled")
+
+	r = cli(t, cs, "", "device", "create", "d1")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "409001 DeviceAlreadyExists")
+
+	r = cli(t, cs, "", "-o", "json", "device", "show", "d1")
+	require.Equal(t, 0, r.code, r.stderr)
+	var d map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &d))
+	assert.Equal(t, "d1", d["deviceId"])
+	key := d["authentication"].(map[string]any)["symmetricKey"].(map[string]any)["primaryKey"]
+	assert.Equal(t, "<hidden: --show-keys>", key, "keys are hidden by default")
+
+	r = cli(t, cs, "", "-o", "json", "--show-keys", "device", "show", "d1")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &d))
+	assert.NotContains(t, d["authentication"].(map[string]any)["symmetricKey"].(map[string]any)["primaryKey"], "hidden")
+
+	r = cli(t, cs, "", "device", "update", "d1", "--status", "disabled", "--reason", "stolen")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "disabled")
+
+	r = cli(t, cs, "", "device", "create", "d2", "--edge")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, cs, "", "device", "list")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "d1")
+	assert.Contains(t, r.stdout, "d2")
+	assert.NotContains(t, r.stdout, "PRIMARY KEY")
+
+	r = cli(t, cs, "", "device", "delete", "d2")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, cs, "", "device", "show", "d2")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "404001 DeviceNotFound")
+
+	r = cli(t, cs, "", "device", "show", "bad id")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "ArgumentInvalid")
+}
+
+func TestDeviceImport(t *testing.T) {
+	t.Parallel()
+	e := hub(t, emulator.DeviceSeed{DeviceID: "exists"})
+	cs := e.ConnectionString()
+
+	var jsonl strings.Builder
+	for i := range 150 {
+		fmt.Fprintf(&jsonl, "{\"deviceId\":\"j%03d\"}\n", i)
+	}
+	r := cli(t, cs, jsonl.String(), "device", "import", "-", "--no-progress")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "imported 150 of 150")
+
+	path := filepath.Join(t.TempDir(), "devices.csv")
+	require.NoError(t, os.WriteFile(path, []byte("deviceId,status,edge\nc1,enabled,false\nc2,disabled,true\nexists,,\n"), 0o600))
+	r = cli(t, cs, "", "device", "import", path)
+	assert.Equal(t, 1, r.code, "a failed device fails the command")
+	assert.Contains(t, r.stdout, "imported 2 of 3")
+	assert.Contains(t, r.stdout, "failed exists")
+
+	r = cli(t, cs, "", "stats")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Regexp(t, `153\s+152\s+1\s+0`, r.stdout)
+
+	r = cli(t, cs, "not json\n", "device", "import", "-")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "line 1")
+	r = cli(t, cs, "status\nenabled\n", "device", "import", "-", "--format", "csv")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "deviceId column")
+}
+
+func TestModuleCommands(t *testing.T) {
+	t.Parallel()
+	e := hub(t, emulator.DeviceSeed{DeviceID: "edge"})
+	cs := e.ConnectionString()
+	r := cli(t, cs, "", "module", "create", "edge", "filter")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, cs, "", "module", "list", "edge")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "filter")
+	r = cli(t, cs, "", "-o", "json", "module", "show", "edge", "filter")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"moduleId": "filter"`)
+	assert.Contains(t, r.stdout, "<hidden: --show-keys>")
+	r = cli(t, cs, "", "module", "delete", "edge", "filter")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, cs, "", "module", "show", "edge", "filter")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "404010 ModuleNotFound")
+}
+
+func TestTwinAndQueryCommands(t *testing.T) {
+	t.Parallel()
+	e := hub(t, emulator.DeviceSeed{DeviceID: "t1"}, emulator.DeviceSeed{DeviceID: "t2", Modules: []string{"m"}})
+	cs := e.ConnectionString()
+
+	r := cli(t, cs, "", "twin", "update", "t1", "--tags", `{"building":"43"}`, "--desired", `{"fan":"on"}`)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"building": "43"`)
+	r = cli(t, cs, "", "twin", "update", "t1", "--tags", `[1]`)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "--tags must be a JSON object")
+
+	r = cli(t, cs, "", "twin", "show", "t1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"fan": "on"`)
+
+	r = cli(t, cs, `{"tags":{"replaced":true},"properties":{"desired":{}}}`, "twin", "replace", "t1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"replaced": true`)
+	assert.NotContains(t, r.stdout, `"building"`)
+
+	r = cli(t, cs, "", "twin", "update", "t2", "--module", "m", "--desired", `{"x":1}`)
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, cs, "", "twin", "show", "t2", "--module", "m")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"moduleId": "m"`)
+
+	r = cli(t, cs, "", "query", "SELECT deviceId FROM devices", "--page-size", "1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "{\"deviceId\":\"t1\"}\n{\"deviceId\":\"t2\"}\n", r.stdout)
+	r = cli(t, cs, "", "query", "SELECT * FROM")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "ArgumentInvalid")
+}
+
+func TestInvokeCommand(t *testing.T) {
+	t.Parallel()
+	e := hub(t, emulator.DeviceSeed{DeviceID: "fan"})
+	cs := e.ConnectionString()
+	d, err := e.Device("fan")
+	require.NoError(t, err)
+	require.NoError(t, d.Connect(context.Background()))
+	defer d.Disconnect()
+	d.HandleMethod("speed", func(_ context.Context, payload json.RawMessage) (int, any) {
+		return 200, map[string]any{"got": json.RawMessage(payload)}
+	})
+	r := cli(t, cs, "", "invoke", "fan", "speed", "--payload", `{"rpm":3}`)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "status: 200")
+	assert.Contains(t, r.stdout, `{"got":{"rpm":3}}`)
+	r = cli(t, cs, "", "-o", "json", "invoke", "fan", "nope")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"status": 501`)
+	r = cli(t, cs, "", "invoke", "fan", "speed", "--payload", `{bad`)
+	assert.Equal(t, 1, r.code)
+	r = cli(t, cs, "", "invoke", "ghost", "speed")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "404001")
+	d.Disconnect()
+	r = cli(t, cs, "", "invoke", "fan", "speed")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "404103 DeviceNotOnline")
+}
+
+func TestC2DCommands(t *testing.T) {
+	t.Parallel()
+	e := hub(t, emulator.DeviceSeed{DeviceID: "lamp"})
+	cs := e.ConnectionString()
+	d, err := e.Device("lamp")
+	require.NoError(t, err)
+	require.NoError(t, d.Connect(context.Background()))
+	defer d.Disconnect()
+
+	r := cli(t, cs, "", "-o", "json", "c2d", "send", "lamp", "on", "--ack", "full", "--prop", "k=v", "--message-id", "m-1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"messageId": "m-1"`)
+	m, err := d.ReceiveC2D(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "on", string(m.Body))
+	assert.Equal(t, map[string]string{"k": "v"}, m.Properties)
+	require.NoError(t, m.Complete(context.Background()))
+
+	r = cli(t, cs, "", "c2d", "feedback", "--count", "1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Regexp(t, `m-1\s+lamp\s+Success`, r.stdout)
+
+	r = cli(t, cs, "", "c2d", "send", "ghost", "x")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "404001")
+	r = cli(t, cs, "", "c2d", "send", "lamp", "x", "--prop", "novalue")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "name=value")
+}
+
+func TestGlobalErrors(t *testing.T) {
+	t.Parallel()
+	r := cli(t, "", "", "device", "list")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "no connection string")
+	r = cli(t, "HostName=x;SharedAccessKeyName=k;SharedAccessKey=%%%", "", "device", "list")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "SharedAccessKey")
+	assert.NotContains(t, r.stderr, "%%%", "the key is not echoed")
+	r = cli(t, "", "", "-o", "yaml", "stats")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "--output")
+	r = cli(t, "", "", "nonsense")
+	assert.Equal(t, 1, r.code)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestEmulatorCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"emulator", "--tls", "--ca-file", ca, "--partitions", "2", "--hub-name", "demo"},
+			&env{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: func(string) string { return "" }})
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Press Ctrl-C") }, 20*time.Second, 10*time.Millisecond)
+	assert.Contains(t, out.String(), `IoT Hub emulator "demo"`)
+	assert.Contains(t, out.String(), "EntityPath=demo")
+	pem, err := os.ReadFile(ca)
+	require.NoError(t, err)
+	assert.Contains(t, string(pem), "BEGIN CERTIFICATE")
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, 0, code)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the emulator did not stop on interrupt")
+	}
+	assert.Equal(t, 1, cli(t, "", "", "emulator", "--tls").code, "--tls needs --ca-file")
+}
