@@ -54,8 +54,8 @@ func (e *Emulator) startAMQP(o *Options) error {
 		},
 		// Receivers are watched: one whose token lapses is detached.
 		AuthorizeLink: func(l *amqpserver.Link) error { return a.cbs.AuthorizeLink(l, cbs.ServiceConnect) },
-		Now:    e.now,
-		Logger: e.logger,
+		Now:           e.now,
+		Logger:        e.logger,
 	})
 	serviceLink := func(l *amqpserver.Link) error { return a.cbs.AuthorizeLink(l, cbs.ServiceConnect) }
 	for _, err := range []error{
