@@ -57,7 +57,9 @@ func (e *Emulator) startAMQP(o *Options) error {
 		Now:           e.now,
 		Logger:        e.logger,
 	})
-	serviceLink := func(l *amqpserver.Link) error { return a.cbs.AuthorizeLink(l, cbs.ServiceConnect) }
+	// C2D, feedback and file notifications take a policy with ServiceConnect,
+	// or an Entra ID token with each node's data action.
+	serviceLink := func(l *amqpserver.Link) error { return a.cbs.AuthorizeLink(l, serviceLinkNeed(l.Address())) }
 	for _, err := range []error{
 		a.server.Handle("$cbs", a.cbs.Node()),
 		a.c2d.Register(a.server, serviceLink),
@@ -97,10 +99,19 @@ func (e *Emulator) lookupIdentity(k devicebound.Key) (string, error) {
 // verifyCBSToken checks a put-token token: a SAS signed with a policy key,
 // unexpired, whose resource names this hub (by its host, its
 // <hub>.azure-devices.net name, or the Event Hub-compatible endpoint on the
-// same host).
+// same host); or an Entra ID token of this emulator, which covers the whole
+// hub with the CBS rights of its roles' data actions until it expires.
 func (e *Emulator) verifyCBSToken(tokenType, token string) (cbs.Grant, error) {
-	if tokenType != auth.TokenTypeSAS {
-		return cbs.Grant{}, fmt.Errorf("token type %q is not accepted; use %s", tokenType, auth.TokenTypeSAS)
+	switch tokenType {
+	case auth.TokenTypeSAS:
+	case auth.TokenTypeJWT:
+		g, err := e.entra.verify(token, e.now())
+		if err != nil {
+			return cbs.Grant{}, err
+		}
+		return cbs.Grant{Principal: "Entra ID principal " + g.principal, Rights: cbsRights(g.actions), Expires: g.expires}, nil
+	default:
+		return cbs.Grant{}, fmt.Errorf("token type %q is not accepted; use %s or %s", tokenType, auth.TokenTypeSAS, auth.TokenTypeJWT)
 	}
 	p, sas, err := e.verifySAS(token)
 	if err != nil {

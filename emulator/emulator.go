@@ -109,7 +109,9 @@ type Emulator struct {
 	// amqp is the AMQP side: CBS, C2D queues, feedback, file
 	// notifications and the built-in Event Hub endpoint.
 	amqp *amqpSide
-	// bearer checks Entra ID tokens; nil refuses them.
+	// entra mints and verifies the emulator's Entra ID tokens; bearer
+	// checks them on REST requests (nil refuses them).
+	entra  *entraAuthority
 	bearer bearerAuthenticator
 
 	closeOnce sync.Once
@@ -151,6 +153,10 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		// after the fact); there is nothing left to update then.
 		_ = e.store.SetConnectionState(k.DeviceID, k.ModuleID, connected)
 	})
+	if e.entra, err = newEntraAuthority(); err != nil {
+		return nil, err
+	}
+	e.bearer = e.verifyBearer
 	e.baseCtx, e.baseCancel = context.WithCancel(context.Background())
 	if err := e.seed(o.Devices); err != nil {
 		e.baseCancel()

@@ -125,38 +125,41 @@ func (e *Emulator) policy(name string) (Policy, bool) {
 	return Policy{}, false
 }
 
-// bearerAuthenticator checks an Entra ID (Azure AD) bearer token and
-// returns the rights it grants. It is the seam for a later milestone; with
-// none, bearer tokens are refused.
-type bearerAuthenticator func(ctx context.Context, token string) (Rights, error)
+// bearerAuthenticator checks a Microsoft Entra ID bearer token and returns
+// the data actions it grants; nil refuses bearer tokens.
+type bearerAuthenticator func(ctx context.Context, token string) (dataActions, error)
 
 func unauthorized(format string, args ...any) *iothub.Error {
 	return iothub.NewError(iothub.CodeIotHubUnauthorizedAccess, "Unauthorized: "+fmt.Sprintf(format, args...))
 }
 
-// authorize checks the request's Authorization header and that it grants
-// one of the rights in need.
-func (e *Emulator) authorize(r *http.Request, need Rights) error {
+// authorize checks the request's Authorization header: a shared access
+// signature must grant one of the rights in need; an Entra ID bearer token
+// every data action in action (none refuses bearer tokens).
+func (e *Emulator) authorize(r *http.Request, need Rights, action dataActions) error {
 	h := strings.TrimSpace(r.Header.Get("Authorization"))
 	if h == "" {
 		return unauthorized("the request has no Authorization header")
 	}
-	var granted Rights
 	if scheme, token, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 		if e.bearer == nil {
 			return unauthorized("Microsoft Entra ID tokens are not supported by this emulator; use a shared access signature")
 		}
-		rights, err := e.bearer(r.Context(), strings.TrimSpace(token))
+		granted, err := e.bearer(r.Context(), strings.TrimSpace(token))
 		if err != nil {
 			return unauthorized("the bearer token was refused: %v", err)
 		}
-		granted = rights
-	} else {
-		rights, err := e.checkSAS(r, h)
-		if err != nil {
-			return err
+		if action == 0 {
+			return unauthorized("this operation does not accept Microsoft Entra ID tokens")
 		}
-		granted = rights
+		if missing := action &^ granted; missing != 0 {
+			return unauthorized("the principal's roles lack the data action %s this operation needs", missing)
+		}
+		return nil
+	}
+	granted, err := e.checkSAS(r, h)
+	if err != nil {
+		return err
 	}
 	if granted&need == 0 {
 		return unauthorized("the policy lacks the %s permission this operation needs", need)

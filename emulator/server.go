@@ -31,9 +31,10 @@ const maxBodyBytes = 4 << 20
 
 // route is a resolved request: what it needs and what serves it.
 type route struct {
-	need  Rights    // any of these rights authorizes the request
-	form  errorForm // the body shape of error answers
-	serve func(w http.ResponseWriter, r *http.Request) error
+	need   Rights      // any of these rights authorizes a shared access signature
+	action dataActions // an Entra ID token needs all of these data actions
+	form   errorForm   // the body shape of error answers
+	serve  func(w http.ResponseWriter, r *http.Request) error
 }
 
 // ServeHTTP serves the hub's REST API. The emulator's own listener calls
@@ -67,7 +68,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, legacyForm, err)
 		return
 	}
-	if err := e.authorize(r, rt.need); err != nil {
+	if err := e.authorize(r, rt.need, rt.action); err != nil {
 		writeError(sw, legacyForm, err)
 		return
 	}
@@ -110,43 +111,45 @@ func checkAPIVersion(r *http.Request) error {
 	return nil
 }
 
-// resolve maps a method and path to a route.
+// resolve maps a method and path to a route. A route's action is the data
+// action Azure RBAC requires for the operation ("Permissions for IoT Hub
+// service APIs"); bulk registry operations need both write and delete.
 func (e *Emulator) resolve(method string, seg []string) (route, error) {
 	type methods map[string]route
 	var table methods
 	switch {
 	case len(seg) == 1 && seg[0] == "devices":
 		table = methods{
-			http.MethodGet:  {need: RegistryRead, serve: e.listDevices},
-			http.MethodPost: {need: RegistryWrite, serve: e.bulkRegistry},
+			http.MethodGet:  {need: RegistryRead, action: actDevicesRead, serve: e.listDevices},
+			http.MethodPost: {need: RegistryWrite, action: actDevicesWrite | actDevicesDelete, serve: e.bulkRegistry},
 		}
 	case len(seg) == 2 && seg[0] == "devices" && seg[1] == "query" && method == http.MethodPost:
 		table = methods{
-			http.MethodPost: {need: ServiceConnect | RegistryRead, form: structuredForm, serve: e.queryTwins},
+			http.MethodPost: {need: ServiceConnect | RegistryRead, action: actTwinsRead, form: structuredForm, serve: e.queryTwins},
 		}
 	case len(seg) == 2 && seg[0] == "devices":
 		id := seg[1]
 		table = methods{
-			http.MethodGet:    {need: RegistryRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getDevice(w, r, id) }},
-			http.MethodPut:    {need: RegistryWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.putDevice(w, r, id) }},
-			http.MethodDelete: {need: RegistryWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.deleteDevice(w, r, id) }},
+			http.MethodGet:    {need: RegistryRead, action: actDevicesRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getDevice(w, r, id) }},
+			http.MethodPut:    {need: RegistryWrite, action: actDevicesWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.putDevice(w, r, id) }},
+			http.MethodDelete: {need: RegistryWrite, action: actDevicesDelete, serve: func(w http.ResponseWriter, r *http.Request) error { return e.deleteDevice(w, r, id) }},
 		}
 	case len(seg) == 3 && seg[0] == "devices" && seg[2] == "modules":
 		id := seg[1]
 		table = methods{
-			http.MethodGet: {need: RegistryRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.listModules(w, r, id) }},
+			http.MethodGet: {need: RegistryRead, action: actDevicesRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.listModules(w, r, id) }},
 		}
 	case len(seg) == 3 && seg[0] == "devices" && seg[2] == "commands":
 		id := seg[1]
 		table = methods{
-			http.MethodDelete: {need: ServiceConnect, serve: func(w http.ResponseWriter, r *http.Request) error { return e.purgeCommands(w, r, id) }},
+			http.MethodDelete: {need: ServiceConnect, action: actC2DPurge, serve: func(w http.ResponseWriter, r *http.Request) error { return e.purgeCommands(w, r, id) }},
 		}
 	case len(seg) == 4 && seg[0] == "devices" && seg[2] == "modules":
 		id, mid := seg[1], seg[3]
 		table = methods{
-			http.MethodGet:    {need: RegistryRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getModule(w, r, id, mid) }},
-			http.MethodPut:    {need: RegistryWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.putModule(w, r, id, mid) }},
-			http.MethodDelete: {need: RegistryWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.deleteModule(w, r, id, mid) }},
+			http.MethodGet:    {need: RegistryRead, action: actDevicesRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getModule(w, r, id, mid) }},
+			http.MethodPut:    {need: RegistryWrite, action: actDevicesWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.putModule(w, r, id, mid) }},
+			http.MethodDelete: {need: RegistryWrite, action: actDevicesDelete, serve: func(w http.ResponseWriter, r *http.Request) error { return e.deleteModule(w, r, id, mid) }},
 		}
 	case seg != nil && seg[0] == "twins" && (len(seg) == 3 && seg[2] == "methods" || len(seg) == 5 && seg[2] == "modules" && seg[4] == "methods"):
 		id, mid := seg[1], ""
@@ -154,7 +157,7 @@ func (e *Emulator) resolve(method string, seg []string) (route, error) {
 			mid = seg[3]
 		}
 		table = methods{
-			http.MethodPost: {need: ServiceConnect, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.invokeMethod(w, r, id, mid) }},
+			http.MethodPost: {need: ServiceConnect, action: actDirectMethodsInvoke, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.invokeMethod(w, r, id, mid) }},
 		}
 	case seg != nil && seg[0] == "twins" && (len(seg) == 2 || len(seg) == 4 && seg[2] == "modules"):
 		id, mid := seg[1], ""
@@ -162,14 +165,14 @@ func (e *Emulator) resolve(method string, seg []string) (route, error) {
 			mid = seg[3]
 		}
 		table = methods{
-			http.MethodGet:   {need: RegistryRead | ServiceConnect, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getTwin(w, r, id, mid) }},
-			http.MethodPatch: {need: RegistryWrite | ServiceConnect, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.writeTwin(w, r, id, mid, false) }},
-			http.MethodPut:   {need: RegistryWrite | ServiceConnect, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.writeTwin(w, r, id, mid, true) }},
+			http.MethodGet:   {need: RegistryRead | ServiceConnect, action: actTwinsRead, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getTwin(w, r, id, mid) }},
+			http.MethodPatch: {need: RegistryWrite | ServiceConnect, action: actTwinsWrite, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.writeTwin(w, r, id, mid, false) }},
+			http.MethodPut:   {need: RegistryWrite | ServiceConnect, action: actTwinsWrite, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.writeTwin(w, r, id, mid, true) }},
 		}
 	case len(seg) == 2 && seg[0] == "statistics" && seg[1] == "devices":
-		table = methods{http.MethodGet: {need: RegistryRead, serve: e.registryStatistics}}
+		table = methods{http.MethodGet: {need: RegistryRead, action: actStatisticsRead, serve: e.registryStatistics}}
 	case len(seg) == 2 && seg[0] == "statistics" && seg[1] == "service":
-		table = methods{http.MethodGet: {need: ServiceConnect | RegistryRead, serve: e.serviceStatistics}}
+		table = methods{http.MethodGet: {need: ServiceConnect | RegistryRead, action: actStatisticsRead, serve: e.serviceStatistics}}
 	default:
 		return route{}, &iothub.Error{StatusCode: http.StatusNotFound, Message: "The requested resource does not exist"}
 	}
