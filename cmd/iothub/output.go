@@ -47,26 +47,27 @@ func when(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// redactDevice hides the keys of d unless --show-keys.
-func (g *globals) redactDevice(d *registry.Device) *registry.Device {
-	if g.showKeys || d == nil || d.Authentication == nil || d.Authentication.SymmetricKey == nil {
-		return d
+// redactAuth hides the keys of a unless --show-keys.
+func (g *globals) redactAuth(a *registry.Authentication) *registry.Authentication {
+	if g.showKeys || a == nil || a.SymmetricKey == nil {
+		return a
 	}
-	c := *d
-	a := *d.Authentication
-	a.SymmetricKey = &registry.SymmetricKey{PrimaryKey: "<hidden: --show-keys>", SecondaryKey: "<hidden: --show-keys>"}
-	c.Authentication = &a
+	c := *a
+	c.SymmetricKey = &registry.SymmetricKey{PrimaryKey: "<hidden: --show-keys>", SecondaryKey: "<hidden: --show-keys>"}
 	return &c
 }
 
+// redactDevice hides the keys of d unless --show-keys.
+func (g *globals) redactDevice(d *registry.Device) *registry.Device {
+	c := *d
+	c.Authentication = g.redactAuth(d.Authentication)
+	return &c
+}
+
+// redactModule hides the keys of m unless --show-keys.
 func (g *globals) redactModule(m *registry.Module) *registry.Module {
-	if g.showKeys || m == nil || m.Authentication == nil || m.Authentication.SymmetricKey == nil {
-		return m
-	}
 	c := *m
-	a := *m.Authentication
-	a.SymmetricKey = &registry.SymmetricKey{PrimaryKey: "<hidden: --show-keys>", SecondaryKey: "<hidden: --show-keys>"}
-	c.Authentication = &a
+	c.Authentication = g.redactAuth(m.Authentication)
 	return &c
 }
 

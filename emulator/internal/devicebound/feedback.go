@@ -107,19 +107,23 @@ func (f *feedback) flushDue() {
 
 func (f *feedback) flushLocked() {
 	body, _ := json.Marshal(f.pending) // records hold only strings
-	now := f.now().UTC()
-	f.out.push(&amqp.Message{
-		Data: [][]byte{body},
-		Properties: &amqp.MessageProperties{
-			MessageID:    newToken(),
-			ContentType:  ptr(FeedbackContentType),
-			CreationTime: &now,
-		},
-		Annotations: amqp.Annotations{"x-opt-enqueued-time": now},
-	}, false)
+	f.out.push(serviceBound(body, FeedbackContentType, f.now().UTC()), false)
 	f.pending = nil
 }
 
 func (f *feedback) close() { f.out.close() }
 
-func ptr[T any](v T) *T { return &v }
+// serviceBound builds a service-bound message (a feedback batch, a file
+// notification) as the hub sends it: a JSON body, its content type, and the
+// time it was enqueued in the annotations and the creation time.
+func serviceBound(body []byte, contentType string, enqueued time.Time) *amqp.Message {
+	return &amqp.Message{
+		Data: [][]byte{body},
+		Properties: &amqp.MessageProperties{
+			MessageID:    newToken(),
+			ContentType:  &contentType,
+			CreationTime: &enqueued,
+		},
+		Annotations: amqp.Annotations{"x-opt-enqueued-time": enqueued},
+	}
+}

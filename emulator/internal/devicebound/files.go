@@ -3,8 +3,6 @@ package devicebound
 import (
 	"encoding/json"
 	"time"
-
-	"github.com/Azure/go-amqp"
 )
 
 // FileNotificationContentType is the content type of file-upload notifications.
@@ -33,13 +31,5 @@ func (h *Hub) NotifyFileUpload(deviceID, blobName, blobURI string, size int64) {
 		BlobSizeInBytes: size,
 		EnqueuedTimeUTC: now.Format(time.RFC3339Nano),
 	})
-	h.files.push(&amqp.Message{
-		Data: [][]byte{body},
-		Properties: &amqp.MessageProperties{
-			MessageID:    newToken(),
-			ContentType:  ptr(FileNotificationContentType),
-			CreationTime: &now,
-		},
-		Annotations: amqp.Annotations{"x-opt-enqueued-time": now},
-	}, false)
+	h.files.push(serviceBound(body, FileNotificationContentType, now), false)
 }
