@@ -101,6 +101,10 @@ func (l *OutgoingLink) Send(ctx context.Context, msg *amqp.Message, opts *SendOp
 		}
 		c.mu.Lock()
 		l.sendWaiters--
+		if l.terminated {
+			// The link's own context ends with it; report why.
+			return nil, l.termErr
+		}
 		if err != nil {
 			l.finishDrainLocked()
 			return nil, err
