@@ -14,9 +14,6 @@ import (
 	"github.com/Azure/go-amqp"
 )
 
-// closeTimeout bounds the closing of a link or session after a failure.
-const closeTimeout = 5 * time.Second
-
 // errDiscard tells receiveLoop to reject a message that cannot be decoded.
 var errDiscard = errors.New("c2d: discard undecodable message")
 

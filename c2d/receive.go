@@ -3,11 +3,15 @@ package c2d
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/Azure/go-amqp"
 
 	"github.com/iotkit-go/iothub/internal/amqpconn"
 )
+
+// closeTimeout bounds the closing of a link or session after a failure.
+const closeTimeout = 5 * time.Second
 
 // receiveLoop attaches a receiver to address and hands each message to
 // handle until ctx ends: nil from handle completes (accepts) the message,

@@ -248,8 +248,8 @@ func (p *Pipeline) attempt(ctx context.Context, req *Request, body []byte, reque
 		SetHeader("User-Agent", p.userAgent).
 		SetHeader("Accept", "application/json").
 		SetQueryParam("api-version", p.apiVersion)
-	for k, vs := range req.Query {
-		r.SetQueryParamsFromValues(url.Values{k: vs})
+	if len(req.Query) > 0 {
+		r.SetQueryParamsFromValues(req.Query)
 	}
 	for k, vs := range req.Header {
 		for _, v := range vs {
