@@ -317,4 +317,3 @@ func replaceKey(cs string) string {
 	}
 	return cs[:j] + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" + cs[end:]
 }
-

@@ -318,4 +318,3 @@ func (r *PartitionReceiver) Close(ctx context.Context) error {
 func (r *PartitionReceiver) lastSequenceNumber() (int64, bool) {
 	return r.last, r.resumed
 }
-

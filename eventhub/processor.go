@@ -1,0 +1,330 @@
+package eventhub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Strategy is how a Processor takes its share of the partitions.
+type Strategy int
+
+const (
+	// StrategyBalanced takes free partitions up to the Processor's share at
+	// once, and asks busier Processors to hand partitions over rather than
+	// stealing them: a Processor above its share checkpoints what it
+	// handled and relinquishes the surplus, so the newcomer resumes exactly
+	// where it stopped. It steals only to announce itself (when it owns
+	// nothing) and from a Processor that stays above its share for two
+	// update intervals.
+	StrategyBalanced Strategy = iota
+	// StrategyGreedy takes its whole share at once, stealing from busier
+	// Processors straight away; faster to balance, more events read twice.
+	StrategyGreedy
+)
+
+// String names the strategy.
+func (s Strategy) String() string {
+	if s == StrategyGreedy {
+		return "greedy"
+	}
+	return "balanced"
+}
+
+// StartPositions say where a Processor starts reading a partition that has
+// no checkpoint.
+type StartPositions struct {
+	// Default applies to every partition not in PerPartition. Unlike a
+	// receiver's, a Processor's zero StartPosition means Earliest, so that
+	// no event is missed; set Latest to skip the backlog.
+	Default StartPosition
+	// PerPartition overrides Default for some partitions, by id.
+	PerPartition map[string]StartPosition
+}
+
+// ProcessorOptions configure a Processor. A nil *ProcessorOptions accepts
+// the defaults.
+type ProcessorOptions struct {
+	// Strategy is how partitions are claimed.
+	// Default: StrategyBalanced.
+	Strategy Strategy
+	// UpdateInterval is how often the Processor renews its ownerships and
+	// looks at the others'. While it owns less than its share it looks
+	// four times as often.
+	// Default: 10 s.
+	UpdateInterval time.Duration
+	// PartitionExpiration is how long an ownership that is not renewed
+	// lasts: a Processor that stops without relinquishing (a crash) keeps
+	// its partitions that long.
+	// Default: 60 s.
+	PartitionExpiration time.Duration
+	// StartPositions say where partitions without a checkpoint start.
+	// Default: Earliest.
+	StartPositions StartPositions
+	// Prefetch is each partition receiver's prefetch (see ReceiverOptions);
+	// the Processor holds at most Prefetch + MaxBatchSize events per owned
+	// partition.
+	// Default: 300.
+	Prefetch int
+	// MaxBatchSize is the most events handed to one ProcessEvents call; a
+	// call gets what has arrived, without waiting to fill the batch.
+	// Default: 100.
+	MaxBatchSize int
+	// CheckpointEvery makes the Processor checkpoint a partition itself
+	// after every CheckpointEvery events the handler returned from, and
+	// when the partition is closed on shutdown or handed over. Zero leaves
+	// checkpoints to the handler (PartitionContext.Checkpoint).
+	// Default: 0.
+	CheckpointEvery int
+	// CheckpointInterval makes the Processor checkpoint a partition that
+	// has handled events at least this often (and on close, as
+	// CheckpointEvery). Zero: no timed checkpoints.
+	// Default: 0.
+	CheckpointInterval time.Duration
+	// OwnerID identifies this Processor in ownership records.
+	// Default: a random id.
+	OwnerID string
+	// Logger receives debug records of claims, releases and partition
+	// changes. Default: the consumer's logger.
+	Logger *slog.Logger
+}
+
+// CloseReason says why a partition was closed.
+type CloseReason int
+
+const (
+	// CloseReasonShutdown: Run is returning.
+	CloseReasonShutdown CloseReason = iota
+	// CloseReasonOwnershipLost: another Processor claimed the partition
+	// (or took its receiver over); nothing is checkpointed.
+	CloseReasonOwnershipLost
+	// CloseReasonRebalanced: this Processor handed the partition over to
+	// balance the load, after checkpointing what it handled.
+	CloseReasonRebalanced
+	// CloseReasonError: the receiver failed; the Processor tries the
+	// partition again at its next update.
+	CloseReasonError
+)
+
+// String names the reason.
+func (r CloseReason) String() string {
+	switch r {
+	case CloseReasonShutdown:
+		return "shutdown"
+	case CloseReasonOwnershipLost:
+		return "ownership lost"
+	case CloseReasonRebalanced:
+		return "rebalanced"
+	case CloseReasonError:
+		return "error"
+	}
+	return fmt.Sprintf("CloseReason(%d)", int(r))
+}
+
+// Handler handles the events of the partitions a Processor owns.
+// ProcessEvents is called with each batch of a partition in order, from
+// one goroutine per partition (different partitions run concurrently). A
+// nil return marks the batch handled (an automatic checkpoint may then
+// include it); an error stops the Processor: Run closes every partition and
+// returns that error. ctx ends when the partition is closed; return soon
+// after. A Handler may also implement PartitionOpener and PartitionCloser.
+type Handler interface {
+	ProcessEvents(ctx context.Context, partition *PartitionContext, events []*Event) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, partition *PartitionContext, events []*Event) error
+
+// ProcessEvents calls f.
+func (f HandlerFunc) ProcessEvents(ctx context.Context, p *PartitionContext, events []*Event) error {
+	return f(ctx, p, events)
+}
+
+// PartitionOpener is implemented by Handlers that want to know when the
+// Processor starts reading a partition. An error stops the Processor.
+type PartitionOpener interface {
+	OpenPartition(ctx context.Context, partition *PartitionContext) error
+}
+
+// PartitionCloser is implemented by Handlers that want to know when the
+// Processor stops reading a partition, and why. err is the receiver's
+// error for CloseReasonError, ErrOwnershipLost for CloseReasonOwnershipLost
+// and nil otherwise.
+type PartitionCloser interface {
+	ClosePartition(ctx context.Context, partition *PartitionContext, reason CloseReason, err error)
+}
+
+// PartitionContext is a partition as a Handler sees it, from its opening
+// to its close.
+type PartitionContext struct {
+	// PartitionID is the partition.
+	PartitionID string
+	// Namespace, EventHub and ConsumerGroup name what is read, as the
+	// checkpoint store records them.
+	Namespace, EventHub, ConsumerGroup string
+	// Start is where reading started: after the checkpoint, or the start
+	// position of a partition without one.
+	Start StartPosition
+
+	p    *Processor
+	lost atomic.Bool
+
+	mu             sync.Mutex // guards what follows
+	lastHandled    *Event
+	handledSince   int // events handled since the last checkpoint
+	lastCheckpoint int64
+	hasCheckpoint  bool
+	checkpointedAt time.Time
+}
+
+// Checkpoint records that ev, and every event of the partition before it,
+// has been handled: a Processor that reads the partition next resumes
+// after ev. It fails with ErrOwnershipLost once the partition has gone to
+// another Processor. Checkpointing an event older than the last checkpoint
+// does nothing.
+func (pc *PartitionContext) Checkpoint(ctx context.Context, ev *Event) error {
+	if ev == nil {
+		return errors.New("iothub: Checkpoint needs an event")
+	}
+	if pc.lost.Load() {
+		return ErrOwnershipLost
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.checkpointLocked(ctx, ev)
+}
+
+func (pc *PartitionContext) checkpointLocked(ctx context.Context, ev *Event) error {
+	if pc.hasCheckpoint && ev.SequenceNumber <= pc.lastCheckpoint {
+		return nil
+	}
+	seq, off := ev.SequenceNumber, ev.Offset
+	cp := Checkpoint{Namespace: pc.Namespace, EventHub: pc.EventHub, ConsumerGroup: pc.ConsumerGroup,
+		PartitionID: pc.PartitionID, SequenceNumber: &seq}
+	if off != "" {
+		cp.Offset = &off
+	}
+	if err := pc.p.store.SetCheckpoint(ctx, cp); err != nil {
+		return err
+	}
+	pc.lastCheckpoint, pc.hasCheckpoint = seq, true
+	pc.checkpointedAt = time.Now()
+	if pc.lastHandled != nil && pc.lastHandled.SequenceNumber <= seq {
+		pc.handledSince = 0
+	}
+	return nil
+}
+
+// handled records a batch the handler returned from, and checkpoints
+// automatically when the options ask for it.
+func (pc *PartitionContext) handled(ctx context.Context, events []*Event) error {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.lastHandled = events[len(events)-1]
+	pc.handledSince += len(events)
+	o := &pc.p.opts
+	due := (o.CheckpointEvery > 0 && pc.handledSince >= o.CheckpointEvery) ||
+		(o.CheckpointInterval > 0 && time.Since(pc.checkpointedAt) >= o.CheckpointInterval)
+	if !due || pc.lost.Load() {
+		return nil
+	}
+	return pc.checkpointLocked(ctx, pc.lastHandled)
+}
+
+// checkpointOnClose records the last event handled, for a partition closed
+// while still owned, when automatic checkpoints are on.
+func (pc *PartitionContext) checkpointOnClose(ctx context.Context) error {
+	o := &pc.p.opts
+	if o.CheckpointEvery <= 0 && o.CheckpointInterval <= 0 {
+		return nil
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.lastHandled == nil || pc.lost.Load() {
+		return nil
+	}
+	return pc.checkpointLocked(ctx, pc.lastHandled)
+}
+
+// Processor reads every partition of a hub's built-in endpoint in one
+// consumer group, sharing them with every other Processor that uses the
+// same CheckpointStore: each partition is owned by one Processor at a
+// time, the owners renew their claims every UpdateInterval, and a
+// Processor that stops hands its partitions over at once.
+//
+// Delivery is at least once. Events after a partition's last checkpoint
+// are read again when the partition changes owner without a handover (a
+// crash, or a steal); a Processor that stops or rebalances with automatic
+// checkpoints on checkpoints the events it handled first, so the next
+// owner reads nothing twice.
+type Processor struct {
+	c       *Consumer
+	store   CheckpointStore
+	opts    ProcessorOptions
+	ownerID string
+	running atomic.Bool
+}
+
+// NewProcessor returns a Processor reading through consumer, with
+// ownership and checkpoints in store. opts may be nil.
+func NewProcessor(consumer *Consumer, store CheckpointStore, opts *ProcessorOptions) (*Processor, error) {
+	if consumer == nil || store == nil {
+		return nil, errors.New("iothub: NewProcessor needs a consumer and a checkpoint store")
+	}
+	var o ProcessorOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.UpdateInterval <= 0 {
+		o.UpdateInterval = 10 * time.Second
+	}
+	if o.PartitionExpiration <= 0 {
+		o.PartitionExpiration = 60 * time.Second
+	}
+	if o.PartitionExpiration < o.UpdateInterval {
+		return nil, errors.New("iothub: PartitionExpiration must be at least UpdateInterval")
+	}
+	if o.Prefetch <= 0 {
+		o.Prefetch = DefaultPrefetch
+	}
+	if o.MaxBatchSize <= 0 {
+		o.MaxBatchSize = 100
+	}
+	if o.OwnerID == "" {
+		o.OwnerID = "iothub-go-" + randomName()
+	}
+	if o.Logger == nil {
+		o.Logger = consumer.opts.Logger
+	}
+	return &Processor{c: consumer, store: store, opts: o, ownerID: o.OwnerID}, nil
+}
+
+// OwnerID returns the id this Processor claims partitions under.
+func (p *Processor) OwnerID() string { return p.ownerID }
+
+// startFor returns where a partition without a checkpoint starts.
+func (p *Processor) startFor(partitionID string) StartPosition {
+	if sp, ok := p.opts.StartPositions.PerPartition[partitionID]; ok {
+		return defaultEarliest(sp)
+	}
+	return defaultEarliest(p.opts.StartPositions.Default)
+}
+
+func defaultEarliest(sp StartPosition) StartPosition {
+	if sp == (StartPosition{}) {
+		sp.Earliest = true
+	}
+	return sp
+}
+
+func (p *Processor) log(ctx context.Context, msg string, attrs ...slog.Attr) {
+	if p.opts.Logger == nil || !p.opts.Logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs = append(attrs, slog.String("owner", p.ownerID))
+	p.opts.Logger.LogAttrs(ctx, slog.LevelDebug, msg, attrs...)
+}

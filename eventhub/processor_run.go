@@ -1,0 +1,266 @@
+package eventhub
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// pump reads one owned partition.
+type pump struct {
+	pc     *PartitionContext
+	cancel context.CancelFunc
+	done   chan struct{}
+	// reason is set before cancel, read by the pump after its context
+	// ends (zero, shutdown, when Run's context ended first).
+	reason atomic.Int32
+}
+
+// pumpExit is what a pump reports when it ends on its own.
+type pumpExit struct {
+	id      string
+	pump    *pump
+	reason  CloseReason
+	err     error
+	handler bool // err came from the handler: stop the Processor
+}
+
+// run is the state of one Run call; only its goroutine touches it.
+type run struct {
+	p          *Processor
+	h          Handler
+	ns, eh, cg string
+	partitions []string
+	owned      map[string]Ownership // records this Processor holds, by partition
+	pumps      map[string]*pump
+	exits      chan pumpExit
+	overSince  map[string]time.Time // when each busier owner was first seen above its share
+	quit       chan struct{}        // closed when Run stops reading exits
+}
+
+// Run reads the partitions this Processor wins until ctx ends or the
+// handler fails, and returns nil or the handler's error (or the error that
+// kept it from starting: the hub or the store unreachable). On return every
+// partition has been closed, and relinquished in the store so that other
+// Processors take them over at their next update. Run may be called again
+// after it returns, not concurrently.
+func (p *Processor) Run(ctx context.Context, h Handler) error {
+	if h == nil {
+		return errors.New("iothub: Run needs a handler")
+	}
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("iothub: Processor is already running")
+	}
+	defer p.running.Store(false)
+	ns, eh, err := p.c.EventHub(ctx)
+	if err != nil {
+		return err
+	}
+	props, err := p.c.Properties(ctx)
+	if err != nil {
+		return err
+	}
+	r := &run{
+		p: p, h: h, ns: ns, eh: eh, cg: p.c.group, partitions: props.PartitionIDs,
+		owned: map[string]Ownership{}, pumps: map[string]*pump{},
+		exits: make(chan pumpExit, len(props.PartitionIDs)), overSince: map[string]time.Time{},
+		quit: make(chan struct{}),
+	}
+	var runErr error
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case x := <-r.exits:
+			if r.exited(ctx, x) {
+				runErr = x.err
+				break loop
+			}
+		case <-timer.C:
+			under, err := r.balance(ctx)
+			if err != nil && ctx.Err() == nil {
+				p.log(ctx, "iothub: load balancing failed; trying again at the next update", slogErr(err))
+			}
+			next := p.opts.UpdateInterval
+			if under {
+				next /= 4
+			}
+			timer.Reset(next)
+		}
+	}
+	r.stopAll(CloseReasonShutdown)
+	return runErr
+}
+
+// exited handles a pump that ended on its own; true stops the Processor.
+func (r *run) exited(ctx context.Context, x pumpExit) bool {
+	if x.handler {
+		return true
+	}
+	if r.pumps[x.id] != x.pump {
+		return false // a pump stopped since; its report is stale
+	}
+	<-x.pump.done
+	delete(r.pumps, x.id)
+	if x.reason == CloseReasonOwnershipLost {
+		// Another Processor's receiver took the partition over: it owns
+		// the record now, or will at its next claim.
+		delete(r.owned, x.id)
+	}
+	r.p.log(ctx, "iothub: partition closed", slogPartition(x.id), slog.String("reason", x.reason.String()))
+	return false
+}
+
+// stopAll closes every partition and relinquishes them.
+func (r *run) stopAll(reason CloseReason) {
+	close(r.quit)
+	for id := range r.pumps {
+		r.stop(id, reason)
+	}
+	r.relinquish(r.ids(r.owned))
+}
+
+// stop closes one partition and waits for its pump.
+func (r *run) stop(id string, reason CloseReason) {
+	pm := r.pumps[id]
+	if pm == nil {
+		return
+	}
+	if reason == CloseReasonOwnershipLost {
+		pm.pc.lost.Store(true)
+	}
+	pm.reason.Store(int32(reason))
+	pm.cancel()
+	<-pm.done
+	delete(r.pumps, id)
+}
+
+// relinquish frees records this Processor holds, so others claim them
+// without waiting for them to expire.
+func (r *run) relinquish(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var free []Ownership
+	for _, id := range ids {
+		o := r.owned[id]
+		o.OwnerID = ""
+		free = append(free, o)
+		delete(r.owned, id)
+	}
+	if _, err := r.p.store.ClaimOwnership(ctx, free); err != nil {
+		r.p.log(ctx, "iothub: relinquishing partitions failed; they free up when they expire", slogErr(err))
+	}
+}
+
+func (r *run) ids(m map[string]Ownership) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// start opens a pump on a partition this Processor has just claimed.
+func (r *run) start(ctx context.Context, id string) {
+	pctx, cancel := context.WithCancel(ctx)
+	pc := &PartitionContext{PartitionID: id, Namespace: r.ns, EventHub: r.eh, ConsumerGroup: r.cg, p: r.p, checkpointedAt: time.Now()}
+	pm := &pump{pc: pc, cancel: cancel, done: make(chan struct{})}
+	r.pumps[id] = pm
+	go func() {
+		defer close(pm.done)
+		reason, err, byHandler := r.p.read(pctx, pc, r.h)
+		if pctx.Err() != nil && !byHandler {
+			reason = CloseReason(pm.reason.Load())
+			err = nil
+			if reason == CloseReasonOwnershipLost {
+				err = ErrOwnershipLost
+			}
+		}
+		if reason == CloseReasonShutdown || reason == CloseReasonRebalanced {
+			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if cerr := pc.checkpointOnClose(cctx); cerr != nil {
+				r.p.log(cctx, "iothub: final checkpoint failed", slogPartition(id), slogErr(cerr))
+			}
+			ccancel()
+		}
+		if c, ok := r.h.(PartitionCloser); ok {
+			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+			c.ClosePartition(cctx, pc, reason, err)
+			ccancel()
+		}
+		if pctx.Err() == nil || byHandler {
+			select {
+			case r.exits <- pumpExit{id: id, pump: pm, reason: reason, err: err, handler: byHandler}:
+			case <-r.quit:
+			}
+		}
+	}()
+}
+
+// read runs the partition until ctx ends or something fails; it returns
+// the reason to close with, the error, and whether the handler failed.
+func (p *Processor) read(ctx context.Context, pc *PartitionContext, h Handler) (CloseReason, error, bool) {
+	cps, err := p.store.ListCheckpoints(ctx, pc.Namespace, pc.EventHub, pc.ConsumerGroup)
+	if err != nil {
+		return CloseReasonError, err, false
+	}
+	pc.Start = p.startFor(pc.PartitionID)
+	for _, cp := range cps {
+		if cp.PartitionID != pc.PartitionID {
+			continue
+		}
+		switch {
+		case cp.SequenceNumber != nil:
+			seq := *cp.SequenceNumber
+			pc.Start = StartPosition{SequenceNumber: &seq}
+			pc.lastCheckpoint, pc.hasCheckpoint = seq, true
+		case cp.Offset != nil:
+			off := *cp.Offset
+			pc.Start = StartPosition{Offset: &off}
+		}
+	}
+	zero := int64(0)
+	rcv, err := p.c.NewPartitionReceiver(pc.PartitionID, &ReceiverOptions{StartPosition: pc.Start, OwnerLevel: &zero, Prefetch: p.opts.Prefetch})
+	if err != nil {
+		return CloseReasonError, err, false
+	}
+	defer closeQuietly(rcv.Close)
+	if o, ok := h.(PartitionOpener); ok {
+		if err := o.OpenPartition(ctx, pc); err != nil {
+			return CloseReasonError, err, true
+		}
+	}
+	p.log(ctx, "iothub: partition opened", slogPartition(pc.PartitionID))
+	for {
+		events, err := rcv.receive(ctx, p.opts.MaxBatchSize, false)
+		if ctx.Err() != nil {
+			// Events in hand are not handed out: nothing is checkpointed
+			// past what the handler finished.
+			return CloseReasonShutdown, nil, false
+		}
+		if err != nil {
+			if errors.Is(err, ErrOwnershipLost) {
+				pc.lost.Store(true)
+				return CloseReasonOwnershipLost, err, false
+			}
+			return CloseReasonError, err, false
+		}
+		if err := h.ProcessEvents(ctx, pc, events); err != nil {
+			if ctx.Err() != nil {
+				return CloseReasonShutdown, nil, false
+			}
+			return CloseReasonError, err, true
+		}
+		if err := pc.handled(ctx, events); err != nil && ctx.Err() == nil {
+			p.log(ctx, "iothub: automatic checkpoint failed", slogPartition(pc.PartitionID), slogErr(err))
+		}
+	}
+}
