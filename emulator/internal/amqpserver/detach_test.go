@@ -145,3 +145,31 @@ func TestClientDetachEndsLink(t *testing.T) {
 	require.True(t, errors.Is(err, ErrLinkDetached), "unsettled deliveries fail when the link goes: %v", err)
 	require.NoError(t, s.Close(ctx))
 }
+
+func TestDetachDuringAttach(t *testing.T) {
+	t.Parallel()
+	cond := &Error{Condition: CondLinkStolen, Description: "epoch 9 took over"}
+	ts := newTestServer(t, nil)
+	require.NoError(t, ts.Handle("n", &Node{
+		Outgoing: func(l *OutgoingLink) error { return l.Detach(cond) },
+		Incoming: func(l *IncomingLink) (MessageHandler, error) {
+			return func(*Delivery) Outcome { return Accepted{} }, l.Detach(cond)
+		},
+	}))
+	ctx := testCtx(t)
+	s := ts.session(t, nil)
+	rcv, err := s.NewReceiver(ctx, "n", nil)
+	require.NoError(t, err, "the attach itself succeeds")
+	_, err = rcv.Receive(ctx, nil)
+	var le *amqp.LinkError
+	require.ErrorAs(t, err, &le)
+	assertRemoteErr(t, cond, le.RemoteErr)
+
+	snd, err := s.NewSender(ctx, "n", nil)
+	require.NoError(t, err)
+	for err == nil {
+		err = snd.Send(ctx, amqp.NewMessage([]byte("x")), nil)
+	}
+	require.ErrorAs(t, err, &le)
+	assertRemoteErr(t, cond, le.RemoteErr)
+}

@@ -35,11 +35,13 @@ type Link struct {
 	cancel context.CancelFunc
 
 	// Guarded by c.mu.
-	respProps  map[Symbol]any
-	attached   bool // our attach went out
-	detachSent bool
-	terminated bool
-	termErr    error
+	respProps map[Symbol]any
+	attached  bool // our attach went out
+	// detachAfterAttach is set when the node detached during its callback.
+	detachAfterAttach *Error
+	detachSent        bool
+	terminated        bool
+	termErr           error
 
 	// Flow state (c.mu). deliveryCount and credit follow the spec's sender view
 	// for outgoing links and receiver view for incoming ones.
@@ -168,7 +170,10 @@ func (l *Link) SetResponseProperties(props map[string]any) {
 
 // Detach closes the link with e (nil for a clean detach), as a node does to
 // report amqp:link:stolen or com.microsoft:server-busy. The client's pending
-// operations fail with a *amqp.LinkError carrying e.
+// operations fail with a *amqp.LinkError carrying e. Called from the node's
+// attach callback, it completes the attach and detaches right after, which
+// go-amqp reports as a *amqp.LinkError on the link's first operation rather
+// than as the *amqp.Error a refused attach gives.
 func (l *Link) Detach(e *Error) error {
 	l.c.mu.Lock()
 	defer l.c.mu.Unlock()
@@ -176,7 +181,12 @@ func (l *Link) Detach(e *Error) error {
 		return ErrLinkDetached
 	}
 	if !l.attached {
-		return fmt.Errorf("amqpserver: a link being attached is refused by returning an error from the node")
+		// Called from the node's attach callback: attach, then detach at once.
+		l.detachAfterAttach = e
+		if e == nil {
+			l.detachAfterAttach = &Error{Condition: CondLinkDetachForced}
+		}
+		return nil
 	}
 	l.sendDetachLocked(e)
 	l.terminateLocked(ErrLinkDetached, e)
@@ -278,6 +288,12 @@ func (s *session) onAttach(a *encoding.Attach) error {
 	}
 	c.sendLocked(s.local, resp, nil)
 	l.attached = true
+	if e := l.detachAfterAttach; e != nil {
+		l.sendDetachLocked(e)
+		l.terminateLocked(ErrLinkDetached, e)
+		s.broadcastLocked()
+		return nil
+	}
 	if !l.outgoing {
 		l.credit = l.maxCredit
 		c.sendLocked(s.local, l.linkFlowLocked(false), nil)
