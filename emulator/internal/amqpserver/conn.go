@@ -214,13 +214,14 @@ func (c *Conn) frameBuffered() bool {
 	return uint32(n) >= binary.BigEndian.Uint32(hb)
 }
 
-// errFraming and friends end the read loop with a specific close.
+// connError ends the read loop with a close carrying e.
 type connError struct {
 	e        *Error
 	sendOpen bool // the client never got our open; send one before close
 	abrupt   bool // do not wait for the client's close
 }
 
+// Error implements the error interface.
 func (e *connError) Error() string { return e.e.Error() }
 
 func closeWith(cond, format string, args ...any) error {

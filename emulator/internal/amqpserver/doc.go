@@ -20,6 +20,22 @@
 //     Conn.SetValue for what CBS establishes later.
 //   - NewRequestResponseNode for $cbs and $management.
 //
+// A node in a few lines:
+//
+//	srv := amqpserver.NewServer(&amqpserver.ServerOptions{Logger: log})
+//	srv.Handle("/devices/{id}/messages/devicebound", &amqpserver.Node{
+//		Incoming: func(l *amqpserver.IncomingLink) (amqpserver.MessageHandler, error) {
+//			if !allowed(l.Conn().Identity()) {
+//				return nil, &amqpserver.Error{Condition: amqpserver.CondUnauthorizedAccess}
+//			}
+//			return func(d *amqpserver.Delivery) amqpserver.Outcome {
+//				queue.Put(l.Param("id"), d.Message)
+//				return amqpserver.Accepted{}
+//			}, nil
+//		},
+//	})
+//	go srv.ServeConn(ctx, conn) // for each accepted net.Conn
+//
 // Server.ServeConn takes a net.Conn that still yields the client's protocol
 // header, so one listener can sniff and share a port with HTTP. Faults for
 // tests come from Conn.Close, Link.Detach, Server.DetachLinks and
