@@ -2,6 +2,9 @@ package emulator
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -113,13 +116,19 @@ func (e *Emulator) verifyCBSToken(tokenType, token string) (cbs.Grant, error) {
 	default:
 		return cbs.Grant{}, fmt.Errorf("token type %q is not accepted; use %s or %s", tokenType, auth.TokenTypeSAS, auth.TokenTypeJWT)
 	}
-	p, sas, err := e.verifySAS(token)
+	p, sas, textKey, err := e.verifySAS(token)
 	if err != nil {
 		return cbs.Grant{}, err
 	}
 	path, ok := e.resourcePath(sas.Resource)
 	if !ok {
 		return cbs.Grant{}, errors.New("the token's resource (sr) does not name this hub")
+	}
+	// The Event Hubs way of signing is good for the Event Hub-compatible
+	// entity only, as on Azure, where that endpoint is an Event Hubs
+	// namespace.
+	if entity := strings.ToLower(e.hubName); textKey && path != entity && !strings.HasPrefix(path, entity+"/") {
+		return cbs.Grant{}, fmt.Errorf("the signature does not match the keys of policy '%s'", p.Name)
 	}
 	return cbs.Grant{Principal: p.Name, Rights: cbs.Rights(p.Rights), Path: path, Expires: sas.Expiry}, nil
 }
@@ -131,9 +140,12 @@ func (e *Emulator) saslPlain(_ context.Context, user, password string) (amqpserv
 	if !ok || !strings.EqualFold(hub, e.hubName) {
 		return amqpserver.Identity{}, errors.New("user name is not <policy>@sas.root.<hub>")
 	}
-	p, sas, err := e.verifySAS(password)
+	p, sas, textKey, err := e.verifySAS(password)
 	if err != nil {
 		return amqpserver.Identity{}, err
+	}
+	if textKey {
+		return amqpserver.Identity{}, fmt.Errorf("the signature does not match the keys of policy '%s'", p.Name)
 	}
 	if !strings.EqualFold(p.Name, policy) {
 		return amqpserver.Identity{}, errors.New("the token is not signed by the policy in the user name")
@@ -144,23 +156,52 @@ func (e *Emulator) saslPlain(_ context.Context, user, password string) (amqpserv
 	return amqpserver.Identity{Mechanism: "PLAIN", Name: user, Rights: strings.Split(p.Rights.String(), ", "), Expires: sas.Expiry}, nil
 }
 
-// verifySAS checks a SAS token's policy, signature and expiry.
-func (e *Emulator) verifySAS(token string) (Policy, *auth.SAS, error) {
-	sas, err := auth.ParseSAS(token)
+// verifySAS checks a SAS token's policy, signature and expiry. textKey
+// reports a token signed the Event Hubs way, with the policy key's text
+// (not its base64-decoded bytes) as the HMAC key: what the Event Hubs SDKs
+// do with the key of an Event Hub-compatible connection string.
+func (e *Emulator) verifySAS(token string) (p Policy, sas *auth.SAS, textKey bool, err error) {
+	sas, err = auth.ParseSAS(token)
 	if err != nil {
-		return Policy{}, nil, fmt.Errorf("malformed shared access signature: %v", err)
+		return Policy{}, nil, false, fmt.Errorf("malformed shared access signature: %v", err)
 	}
 	p, ok := e.policy(sas.KeyName)
 	if !ok {
-		return Policy{}, nil, fmt.Errorf("no shared access policy is named '%s'", sas.KeyName)
+		return Policy{}, nil, false, fmt.Errorf("no shared access policy is named '%s'", sas.KeyName)
 	}
 	if !sas.VerifySignature(p.PrimaryKey) && !sas.VerifySignature(p.SecondaryKey) {
-		return Policy{}, nil, fmt.Errorf("the signature does not match the keys of policy '%s'", p.Name)
+		if !textKeySignatureMatches(token, sas, p.PrimaryKey) && !textKeySignatureMatches(token, sas, p.SecondaryKey) {
+			return Policy{}, nil, false, fmt.Errorf("the signature does not match the keys of policy '%s'", p.Name)
+		}
+		textKey = true
 	}
 	if sas.Expired(e.now()) {
-		return Policy{}, nil, errors.New("the shared access signature has expired")
+		return Policy{}, nil, false, errors.New("the shared access signature has expired")
 	}
-	return p, sas, nil
+	return p, sas, textKey, nil
+}
+
+// textKeySignatureMatches checks an Event Hubs-style signature: HMAC-SHA256
+// keyed with the key's text over the token's sr and se exactly as sent.
+func textKeySignatureMatches(token string, sas *auth.SAS, key string) bool {
+	var sr, se string
+	_, fields, _ := strings.Cut(strings.TrimSpace(token), " ")
+	for _, f := range strings.Split(fields, "&") {
+		name, value, _ := strings.Cut(f, "=")
+		switch strings.ToLower(name) {
+		case "sr":
+			sr = value
+		case "se":
+			se = value
+		}
+	}
+	want, err := base64.StdEncoding.DecodeString(sas.Signature)
+	if err != nil || sr == "" || se == "" || key == "" {
+		return false
+	}
+	h := hmac.New(sha256.New, []byte(key))
+	h.Write([]byte(sr + "\n" + se))
+	return hmac.Equal(want, h.Sum(nil))
 }
 
 // resourcePath checks that a token resource names this hub and returns

@@ -4,9 +4,13 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -274,4 +278,44 @@ func ptr[T any](v T) *T { return &v }
 
 func scopeOptions() policy.TokenRequestOptions {
 	return policy.TokenRequestOptions{Scopes: []string{auth.EntraIDScope}}
+}
+
+// TestCBSEventHubsStyleSignature: the Event Hubs SDKs sign with the key's
+// text rather than its base64-decoded bytes; the emulator takes such a
+// token for the Event Hub-compatible entity only, as Azure does.
+func TestCBSEventHubsStyleSignature(t *testing.T) {
+	e, err := Start(context.Background(), nil)
+	require.NoError(t, err)
+	defer e.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := amqp.Dial(ctx, "amqp://"+e.HostName(), &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
+	require.NoError(t, err)
+	defer conn.Close()
+	sess, err := conn.NewSession(ctx, nil)
+	require.NoError(t, err)
+
+	p, _ := e.policy("iothubowner")
+	textKeySAS := func(uri, key string) string {
+		sr := strings.ToLower(url.QueryEscape(uri))
+		se := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+		h := hmac.New(sha256.New, []byte(key))
+		h.Write([]byte(sr + "\n" + se))
+		sig := url.QueryEscape(base64.StdEncoding.EncodeToString(h.Sum(nil)))
+		return "SharedAccessSignature sr=" + sr + "&sig=" + sig + "&se=" + se + "&skn=" + p.Name
+	}
+	entity := "amqp://" + e.HostName() + "/" + e.HubName()
+	for name, tc := range map[string]struct {
+		token, audience string
+		want            int32
+	}{
+		"entity, primary key":    {textKeySAS(entity, p.PrimaryKey), entity, 202},
+		"entity, secondary key":  {textKeySAS(entity, p.SecondaryKey), entity, 202},
+		"entity, wrong key":      {textKeySAS(entity, "c2VjcmV0"), entity, 401},
+		"IoT Hub's own endpoint": {textKeySAS("amqp://"+e.HostName()+"/messages/devicebound", p.PrimaryKey), "amqp://" + e.HostName() + "/messages/devicebound", 401},
+		"whole hub":              {textKeySAS(e.HostName(), p.PrimaryKey), e.HostName(), 401},
+	} {
+		code, desc := putToken(ctx, t, sess, auth.TokenTypeSAS, tc.token, tc.audience)
+		assert.Equal(t, tc.want, code, "%s: %s", name, desc)
+	}
 }
