@@ -121,3 +121,14 @@ func FuzzDecodeFeedback(f *testing.F) {
 		}
 	})
 }
+
+func TestOutcomeUnknownError(t *testing.T) {
+	t.Parallel()
+	cause := &amqp.LinkError{RemoteErr: &amqp.Error{Condition: amqp.ErrCondUnauthorizedAccess}}
+	err := error(&OutcomeUnknownError{MessageID: "m1", To: "/devices/d/messages/devicebound", Cause: cause})
+	assert.ErrorIs(t, err, ErrOutcomeUnknown)
+	assert.NotErrorIs(t, err, iothub.ErrUnauthorized, "not a refusal of the hub")
+	var le *amqp.LinkError
+	assert.ErrorAs(t, err, &le)
+	assert.Contains(t, err.Error(), `"m1"`)
+}

@@ -26,7 +26,7 @@ func (c *Client) receiveLoop(ctx context.Context, address string, handle func(ct
 			return ctx.Err()
 		}
 		act := amqpconn.Classify(err)
-		if act == amqpconn.Fatal {
+		if act == amqpconn.Fatal && !(amqpconn.IsUnauthorized(err) && failures == 0) {
 			return hubError(err)
 		}
 		c.log(ctx, "iothub: receiver lost, recovering", slog.String("address", address), slog.String("error", err.Error()))
@@ -54,6 +54,9 @@ func (c *Client) receiveOnce(ctx context.Context, address string, handle func(co
 	}()
 	r, err := s.NewReceiver(ctx, address, &amqp.ReceiverOptions{Credit: 1, SettlementMode: amqp.ReceiverSettleModeFirst.Ptr()})
 	if err != nil {
+		if amqpconn.IsUnauthorized(err) {
+			c.conn.Unclaim(l, c.host) // the next attempt puts a new token
+		}
 		return err
 	}
 	for {
@@ -61,6 +64,9 @@ func (c *Client) receiveOnce(ctx context.Context, address string, handle func(co
 		if err != nil {
 			if amqpconn.Classify(err) == amqpconn.RecreateConn {
 				c.conn.Reset(l.Generation)
+			}
+			if amqpconn.IsUnauthorized(err) {
+				c.conn.Unclaim(l, c.host)
 			}
 			return err
 		}

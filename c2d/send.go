@@ -17,7 +17,8 @@ import (
 // [iothub.ErrMessageTooLarge] (checked before sending),
 // [iothub.ErrUnauthorized]. Failures to reach the hub are retried per the
 // client's RetryOptions while the message has certainly not left; once it
-// may have, a failure is returned, wrapped, rather than risk a duplicate.
+// may have, Send returns an [*OutcomeUnknownError] rather than risk a
+// duplicate.
 func (c *Client) Send(ctx context.Context, deviceID string, msg *Message) error {
 	if err := ids.Device(deviceID); err != nil {
 		return err
@@ -49,8 +50,14 @@ func (c *Client) send(ctx context.Context, to string, msg *Message) error {
 			if !outcomeKnown(err) {
 				// The transfer may have reached the hub: report, never resend.
 				c.recover(err, s, gen)
-				return fmt.Errorf("iothub: message %q to %s may or may not have been queued: %w", msg.MessageID, to, hubError(err))
+				return &OutcomeUnknownError{MessageID: msg.MessageID, To: to, Cause: err}
 			}
+		} else if amqpconn.IsUnauthorized(err) && retry == 0 {
+			// The attach was refused although a token was put: the hub's
+			// grant ended early. Put a new token and try once more; a
+			// refused put-token is final.
+			c.conn.Unclaim(amqpconn.Link{Generation: gen}, c.host)
+			continue
 		}
 		act := amqpconn.Classify(err)
 		if act == amqpconn.Fatal || retry >= c.conn.MaxRetries() {
@@ -62,6 +69,31 @@ func (c *Client) send(ctx context.Context, to string, msg *Message) error {
 		}
 	}
 }
+
+// ErrOutcomeUnknown matches an *OutcomeUnknownError.
+var ErrOutcomeUnknown = errors.New("iothub: the message may or may not have been queued")
+
+// OutcomeUnknownError reports a message whose link or connection failed
+// while it was in flight: the hub may have queued it or not. Send does not
+// resend it, so that it is never queued twice; resend it yourself if a
+// duplicate is harmless (feedback, by MessageID, tells which happened).
+// Cause is the AMQP error, reachable with errors.As.
+type OutcomeUnknownError struct {
+	MessageID string
+	To        string
+	Cause     error
+}
+
+// Error implements error.
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("iothub: message %q to %s may or may not have been queued: %v", e.MessageID, e.To, e.Cause)
+}
+
+// Is matches ErrOutcomeUnknown.
+func (e *OutcomeUnknownError) Is(target error) bool { return target == ErrOutcomeUnknown }
+
+// Unwrap returns the AMQP error.
+func (e *OutcomeUnknownError) Unwrap() error { return e.Cause }
 
 // outcomeKnown reports whether a Send error says for sure what the hub did:
 // a refusal (rejected outcome) means the message was not queued.
@@ -110,5 +142,8 @@ func (c *Client) recover(err error, s *amqp.Sender, gen uint64) {
 	}
 	if act == amqpconn.RecreateConn {
 		c.conn.Reset(gen)
+	}
+	if amqpconn.IsUnauthorized(err) {
+		c.conn.Unclaim(amqpconn.Link{Generation: gen}, c.host)
 	}
 }

@@ -82,3 +82,52 @@ func TestShortLivedTokens(t *testing.T) {
 	assert.Greater(t, sent, 100)
 	assert.Positive(t, records.Load())
 }
+
+// TestHubEndsGrantsEarly: the hub counts every token for 1 s only, so the
+// client's links are detached with amqp:unauthorized-access long before its
+// own tokens expire. Sender and feedback receiver must put fresh tokens and
+// carry on.
+func TestHubEndsGrantsEarly(t *testing.T) {
+	t.Parallel()
+	e, c := newHub(t, devices("d1"))
+	e.LimitTokenLifetime(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	dev := connect(t, e, "d1")
+	go func() {
+		for {
+			m, err := dev.ReceiveC2D(ctx)
+			if err != nil {
+				return
+			}
+			_ = m.Complete(ctx)
+		}
+	}()
+	feedbackDone := make(chan error, 1)
+	go func() {
+		feedbackDone <- c.ReceiveFeedback(ctx, func(context.Context, *c2d.FeedbackBatch) error { return nil })
+	}()
+	var ok, failed int
+	lastOK := false
+	for ctx.Err() == nil {
+		err := c.Send(ctx, "d1", &c2d.Message{Ack: c2d.AckPositive})
+		switch {
+		case ctx.Err() != nil:
+		case err == nil:
+			ok++
+			lastOK = true
+		default:
+			// Only a send in flight when its link was detached may fail,
+			// and never as a hub refusal.
+			assert.ErrorIs(t, err, c2d.ErrOutcomeUnknown)
+			assert.NotErrorIs(t, err, iothub.ErrUnauthorized, "a detached link is recovered, not reported as a refusal: %v", err)
+			failed++
+			lastOK = false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.True(t, lastOK || failed == 0, "sending works again after each detach")
+	assert.Greater(t, ok, 5*failed, "%d sent, %d failed", ok, failed)
+	err := <-feedbackDone
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "the feedback receiver recovered from every detach")
+}

@@ -67,7 +67,7 @@ type generation struct {
 
 	cbsMu  sync.Mutex
 	cbs    *cbsLinks
-	claims map[string]bool // audiences kept renewed
+	claims map[string]chan struct{} // audiences kept renewed; closing the channel stops the renewal
 }
 
 // New validates cfg.
@@ -146,7 +146,7 @@ func (c *Conn) Get(ctx context.Context) (Link, error) {
 		return Link{}, ErrClosed
 	}
 	c.gen++
-	g := &generation{id: c.gen, conn: conn, done: make(chan struct{}), claims: map[string]bool{}}
+	g := &generation{id: c.gen, conn: conn, done: make(chan struct{}), claims: map[string]chan struct{}{}}
 	c.cur = g
 	c.log(ctx, "iothub: AMQP connection opened", slog.String("host", c.addr), slog.Uint64("generation", g.id))
 	return Link{Conn: g.conn, Generation: g.id, Done: g.done}, nil

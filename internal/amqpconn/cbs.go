@@ -46,15 +46,15 @@ func (g *generation) cbsLinksLocked(ctx context.Context) (*cbsLinks, error) {
 }
 
 // Claim puts a token for audience on the connection of l, and keeps it
-// renewed until that connection is retired. A claim already made on the
-// same connection is not repeated.
+// renewed until that connection is retired (or Unclaim). A claim already
+// made on the same connection is not repeated.
 func (c *Conn) Claim(ctx context.Context, l Link, audience string) error {
 	g := c.generationOf(l)
 	if g == nil {
 		return ErrClosed
 	}
 	g.cbsMu.Lock()
-	claimed := g.claims[audience]
+	_, claimed := g.claims[audience]
 	g.cbsMu.Unlock()
 	if claimed {
 		return nil
@@ -64,12 +64,37 @@ func (c *Conn) Claim(ctx context.Context, l Link, audience string) error {
 		return err
 	}
 	g.cbsMu.Lock()
-	if !g.claims[audience] {
-		g.claims[audience] = true
-		go c.renew(g, audience, tok)
+	if _, claimed := g.claims[audience]; !claimed {
+		stop := make(chan struct{})
+		g.claims[audience] = stop
+		go c.renew(g, audience, tok, stop)
 	}
 	g.cbsMu.Unlock()
 	return nil
+}
+
+// Unclaim forgets the claim of audience on the connection of l, so that
+// the next Claim puts a token again: for a caller whose link the hub
+// detached with amqp:unauthorized-access although its token should still
+// be good (the hub's grant may have ended sooner).
+func (c *Conn) Unclaim(l Link, audience string) {
+	g := c.generationOf(l)
+	if g == nil {
+		return
+	}
+	g.cbsMu.Lock()
+	defer g.cbsMu.Unlock()
+	if stop, ok := g.claims[audience]; ok {
+		close(stop)
+		delete(g.claims, audience)
+	}
+}
+
+// IsUnauthorized reports whether err is the peer's amqp:unauthorized-access
+// on a link or an attach (not a refused put-token, which is final).
+func IsUnauthorized(err error) bool {
+	re, _ := remote(err)
+	return re != nil && re.Condition == amqp.ErrCondUnauthorizedAccess
 }
 
 func (c *Conn) generationOf(l Link) *generation {
@@ -167,12 +192,15 @@ const renewPoll = 100 * time.Millisecond
 // passed, then waits for the credential to hand out a new token (it renews
 // on its own schedule) and puts that. A renewal that fails is retried; if
 // the token lapses the hub detaches the links, whose owners recover.
-func (c *Conn) renew(g *generation, audience string, last auth.AccessToken) {
+func (c *Conn) renew(g *generation, audience string, last auth.AccessToken, stop <-chan struct{}) {
 	wait := time.Until(last.ExpiresOn) * 4 / 5
 	for {
 		t := time.NewTimer(max(wait, renewPoll))
 		select {
 		case <-g.done:
+			t.Stop()
+			return
+		case <-stop:
 			t.Stop()
 			return
 		case <-t.C:

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/go-amqp"
@@ -78,7 +79,14 @@ type Authority struct {
 	verify Verifier
 	now    func() time.Time
 	conns  sync.Map // *amqpserver.Conn → *connState
+
+	maxLifetime atomic.Int64 // a fault: grants end this long after put-token at the latest; 0 = off
 }
+
+// SetMaxLifetime makes grants put from now on end at most d after their
+// put-token, whatever their token says, so tests can see short-lived
+// tokens renewed (and links detached when they are not). Zero turns it off.
+func (a *Authority) SetMaxLifetime(d time.Duration) { a.maxLifetime.Store(int64(d)) }
 
 // New returns an Authority.
 func New(opts Options) *Authority {
@@ -161,6 +169,11 @@ func (a *Authority) putToken(_ context.Context, req *amqpserver.Request) (*amqp.
 	}
 	if !g.Expires.IsZero() && !a.now().Before(g.Expires) {
 		return reply(statusUnauthorized, "the token has expired"), nil
+	}
+	if max := time.Duration(a.maxLifetime.Load()); max > 0 {
+		if limit := a.now().Add(max); g.Expires.IsZero() || g.Expires.After(limit) {
+			g.Expires = limit
+		}
 	}
 	if !covers(g.Path, audiencePath(audience)) {
 		return reply(statusUnauthorized, "the token's resource does not cover the audience "+audience), nil

@@ -248,3 +248,18 @@ func TestAudiencePath(t *testing.T) {
 	assert.False(t, covers("a/b", "a/bc"))
 	assert.Equal(t, ServiceConnect|RegistryRead, ParseRights([]string{"ServiceConnect", " registryread ", "nope"}))
 }
+
+func TestMaxLifetimeFault(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.auth.SetMaxLifetime(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := h.dial(t, nil)
+	code, _ := putToken(t, s, "ok|4||1h", "hub.example")
+	require.Equal(t, int32(202), code)
+	r, err := s.NewReceiver(ctx, "/guarded/a", nil)
+	require.NoError(t, err)
+	_, err = r.Receive(ctx, nil)
+	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, linkCondition(t, err), "the hour-long token was cut to 300 ms")
+}
