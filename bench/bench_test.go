@@ -1,0 +1,279 @@
+package bench
+
+// The M8 three-way comparison of telemetry consumers: the same 200,000
+// 1 KB events, over 4 partitions of the emulator's built-in endpoint, read
+// by
+//
+//   - BenchmarkAzeventhubsProcessor: the official Event Hubs SDK's
+//     Processor, checkpointing every 1,000 events per partition;
+//   - BenchmarkBareAMQPReceiver: one go-amqp receiver per partition, no
+//     processor, no checkpoints: the ceiling any client can reach;
+//   - our eventhub.Processor, whose benchmark is to be added here
+//     (BenchmarkEventhubProcessor), same events, same checkpoint rule.
+//
+// Each reports events/s and allocs/event. Client and emulator share the
+// process, so allocs/event counts the emulator's allocations as well: the
+// emulator's share is the same for every client, the differences are the
+// clients'. Run with
+//
+//	cd bench && go test -run '^$' -bench . -benchtime 1x
+//
+// (-short reads 20,000 events instead).
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/Azure/go-amqp"
+
+	"github.com/iotkit-go/iothub/auth"
+	"github.com/iotkit-go/iothub/emulator"
+)
+
+const (
+	benchEvents          = 200_000
+	benchEventsShort     = 20_000
+	benchPartitions      = 4
+	benchEventSize       = 1024
+	benchDevices         = 64
+	benchCheckpointEvery = 1_000
+)
+
+// benchHub is an emulator holding the benchmark's events.
+type benchHub struct {
+	e      *emulator.Emulator
+	events int
+}
+
+// newBenchHub starts an emulator and fills its 4 partitions with 1 KB
+// events sent by 64 simulated devices at once; it reports the ingest rate
+// as a log line.
+func newBenchHub(b *testing.B) *benchHub {
+	b.Helper()
+	n := benchEvents
+	if testing.Short() {
+		n = benchEventsShort
+	}
+	ids := make([]string, benchDevices)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench-device-%02d", i)
+	}
+	e := startHub(b, benchPartitions, ids...)
+	devices := connect(b, e, ids...)
+	body := make([]byte, benchEventSize)
+	props := map[string]string{"temperatureAlert": "false"}
+	began := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(devices))
+	for i, d := range devices {
+		count := n / len(devices)
+		if i < n%len(devices) {
+			count++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range count {
+				if err := d.SendTelemetry(context.Background(), body, &emulator.TelemetryOptions{MessageID: fmt.Sprint(j), Properties: props}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	b.Logf("ingest: %d events of %d B from %d devices in %s (%.0f events/s)", n, benchEventSize, len(devices), time.Since(began).Round(time.Millisecond), float64(n)/time.Since(began).Seconds())
+	return &benchHub{e: e, events: n}
+}
+
+// measure runs read once per iteration, each reading every event, and
+// reports events/s and allocs/event.
+func (h *benchHub) measure(b *testing.B, read func(ctx context.Context) error) {
+	b.Helper()
+	b.ReportAllocs()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	began := time.Now()
+	for range b.N {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		err := read(ctx)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	elapsed := time.Since(began)
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	total := float64(h.events * b.N)
+	b.ReportMetric(total/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/event")
+}
+
+// counter counts events across partitions and ends the read once every
+// event has arrived.
+type counter struct {
+	n      atomic.Int64
+	want   int64
+	cancel context.CancelFunc
+}
+
+func (c *counter) add(k int) {
+	if c.n.Add(int64(k)) >= c.want {
+		c.cancel()
+	}
+}
+
+// BenchmarkAzeventhubsProcessor reads every event with azeventhubs'
+// Processor (greedy balancing, one owner), checkpointing each partition
+// every 1,000 events into an in-memory store.
+func BenchmarkAzeventhubsProcessor(b *testing.B) {
+	h := newBenchHub(b)
+	h.measure(b, func(ctx context.Context) error {
+		cc, err := azeventhubs.NewConsumerClientFromConnectionString(h.e.EventHubConnectionString(), "", azeventhubs.DefaultConsumerGroup, nil)
+		if err != nil {
+			return err
+		}
+		defer cc.Close(context.Background())
+		p, err := azeventhubs.NewProcessor(cc, newMemoryCheckpointStore(), &azeventhubs.ProcessorOptions{
+			LoadBalancingStrategy: azeventhubs.ProcessorStrategyGreedy,
+			UpdateInterval:        time.Second,
+			StartPositions:        azeventhubs.StartPositions{Default: azeventhubs.StartPosition{Earliest: ptr(true)}},
+		})
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		c := &counter{want: int64(h.events), cancel: cancel}
+		runDone := make(chan error, 1)
+		go func() { runDone <- p.Run(ctx) }()
+		var wg sync.WaitGroup
+		var firstErr atomic.Pointer[error]
+		for {
+			pc := p.NextPartitionClient(ctx)
+			if pc == nil {
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer pc.Close(context.Background())
+				sinceCheckpoint := 0
+				for ctx.Err() == nil {
+					evs, err := pc.ReceiveEvents(ctx, 100, nil)
+					if len(evs) > 0 {
+						c.add(len(evs))
+						sinceCheckpoint += len(evs)
+						if sinceCheckpoint >= benchCheckpointEvery {
+							sinceCheckpoint = 0
+							if err := pc.UpdateCheckpoint(ctx, evs[len(evs)-1], nil); err != nil && ctx.Err() == nil {
+								firstErr.CompareAndSwap(nil, &err)
+								cancel()
+							}
+						}
+					}
+					if err != nil && ctx.Err() == nil {
+						firstErr.CompareAndSwap(nil, &err)
+						cancel()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		<-runDone
+		if errp := firstErr.Load(); errp != nil {
+			return *errp
+		}
+		if got := c.n.Load(); got < c.want {
+			return fmt.Errorf("read %d of %d events before the deadline", got, c.want)
+		}
+		return nil
+	})
+}
+
+// BenchmarkBareAMQPReceiver reads every event with one go-amqp receiver
+// per partition on one connection (credit 300, azeventhubs' default
+// prefetch), from the earliest event: no processor, no checkpoints.
+func BenchmarkBareAMQPReceiver(b *testing.B) {
+	h := newBenchHub(b)
+	owner, ok := policyNamed(h.e, "iothubowner")
+	if !ok {
+		b.Fatal("no iothubowner policy")
+	}
+	h.measure(b, func(ctx context.Context) error {
+		password, err := auth.SignSAS(h.e.HostName(), owner.Name, owner.PrimaryKey, time.Now().Add(time.Hour))
+		if err != nil {
+			return err
+		}
+		conn, err := amqp.Dial(ctx, "amqp://"+h.e.HostName(), &amqp.ConnOptions{
+			SASLType: amqp.SASLTypePlain(owner.Name+"@sas.root."+h.e.HubName(), password),
+		})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		sess, err := conn.NewSession(ctx, nil)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		c := &counter{want: int64(h.events), cancel: cancel}
+		var wg sync.WaitGroup
+		var firstErr atomic.Pointer[error]
+		for _, pid := range h.e.PartitionIDs() {
+			r, err := sess.NewReceiver(ctx, h.e.HubName()+"/ConsumerGroups/$Default/Partitions/"+pid, &amqp.ReceiverOptions{
+				SettlementMode: amqp.ReceiverSettleModeFirst.Ptr(),
+				Credit:         300,
+				Filters:        []amqp.LinkFilter{amqp.NewSelectorFilter("amqp.annotation.x-opt-offset > '-1'")},
+			})
+			if err != nil {
+				return err
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					if _, err := r.Receive(ctx, nil); err != nil {
+						if ctx.Err() == nil {
+							firstErr.CompareAndSwap(nil, &err)
+							cancel()
+						}
+						return
+					}
+					c.add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if errp := firstErr.Load(); errp != nil {
+			return *errp
+		}
+		if got := c.n.Load(); got < c.want {
+			return fmt.Errorf("read %d of %d events before the deadline", got, c.want)
+		}
+		return nil
+	})
+}
+
+func policyNamed(e *emulator.Emulator, name string) (emulator.Policy, bool) {
+	for _, p := range e.Policies() {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return emulator.Policy{}, false
+}
