@@ -304,3 +304,42 @@ func TestEmulatorCommand(t *testing.T) {
 	}
 	assert.Equal(t, 1, cli(t, "", "", "emulator", "--tls").code, "--tls needs --ca-file")
 }
+
+func TestMonitorCommand(t *testing.T) {
+	t.Parallel()
+	e := hub(t, emulator.DeviceSeed{DeviceID: "s1"}, emulator.DeviceSeed{DeviceID: "s2"})
+	cs := e.ConnectionString()
+	ctx := context.Background()
+	devs := map[string]*emulator.SimulatedDevice{}
+	for _, id := range []string{"s1", "s2"} {
+		d, err := e.Device(id)
+		require.NoError(t, err)
+		require.NoError(t, d.Connect(ctx))
+		devs[id] = d
+		for i := range 3 {
+			require.NoError(t, d.SendTelemetry(ctx, []byte(fmt.Sprintf(`{"n":%d}`, i)), &emulator.TelemetryOptions{Properties: map[string]string{"k": "v"}}))
+		}
+		require.NoError(t, d.SendTelemetry(ctx, []byte("plain text"), nil))
+	}
+	dir := t.TempDir()
+	r := cli(t, cs, "", "monitor", "--checkpoint-dir", dir, "--count", "8")
+	require.Equal(t, 0, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 8)
+	var ev map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &ev))
+	assert.Contains(t, []any{"s1", "s2"}, ev["deviceId"])
+	assert.Contains(t, r.stdout, `"body":{"n":0}`)
+	assert.Contains(t, r.stdout, `"body":"plain text"`)
+	assert.Contains(t, r.stdout, `"properties":{"k":"v"}`)
+
+	// A second run resumes after the checkpoints: only new events.
+	require.NoError(t, devs["s1"].SendTelemetry(ctx, []byte(`{"late":true}`), nil))
+	r = cli(t, cs, "", "monitor", "--checkpoint-dir", dir, "--count", "1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"late":true`)
+
+	r = cli(t, cs, "", "monitor", "--from", "yesterday")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "--from")
+}

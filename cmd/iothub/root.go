@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, e *env) int {
 		queryCommand(g),
 		invokeCommand(g),
 		c2dCommand(g),
+		monitorCommand(g),
 		statsCommand(g),
 	)
 	if err := root.ExecuteContext(ctx); err != nil {
