@@ -335,3 +335,33 @@ func TestProcessor(t *testing.T) {
 	}
 	assert.Len(t, seen, len(second))
 }
+
+// TestConsumerClientTLS: with TLS, the connection string has no
+// UseDevelopmentEmulator and azeventhubs speaks amqps on the emulator's
+// port, trusting its CA through ConsumerClientOptions.TLSConfig.
+func TestConsumerClientTLS(t *testing.T) {
+	t.Parallel()
+	e, err := emulator.Start(context.Background(), &emulator.Options{TLS: true, Devices: []emulator.DeviceSeed{{DeviceID: "dev-a"}}})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	require.NotContains(t, e.EventHubConnectionString(), "UseDevelopmentEmulator")
+	sendEach(t, connect(t, e, "dev-a"), 3)
+
+	// go-amqp, under azeventhubs, verifies the host of the namespace with
+	// its port ("127.0.0.1:PORT") unless told a ServerName; the emulator's
+	// certificate names localhost.
+	tlsConfig := e.TLSConfig().Clone()
+	tlsConfig.ServerName = "localhost"
+	cc, err := azeventhubs.NewConsumerClientFromConnectionString(e.EventHubConnectionString(), "", azeventhubs.DefaultConsumerGroup, &azeventhubs.ConsumerClientOptions{TLSConfig: tlsConfig})
+	require.NoError(t, err)
+	defer cc.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pid, n := busiestPartition(ctx, t, cc, e)
+	require.Equal(t, 3, n)
+	pc, err := cc.NewPartitionClient(pid, &azeventhubs.PartitionClientOptions{StartPosition: azeventhubs.StartPosition{Earliest: ptr(true)}})
+	require.NoError(t, err)
+	defer pc.Close(ctx)
+	evs := receiveAll(ctx, t, pc, 3)
+	assert.Equal(t, "dev-a-2", *evs[2].MessageID)
+}

@@ -9,6 +9,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -317,5 +319,38 @@ func TestCBSEventHubsStyleSignature(t *testing.T) {
 	} {
 		code, desc := putToken(ctx, t, sess, auth.TokenTypeSAS, tc.token, tc.audience)
 		assert.Equal(t, tc.want, code, "%s: %s", name, desc)
+	}
+}
+
+// TestEntraBearerForgedREST sends tokens signed with the emulator's own key
+// but wrong claims through ServeHTTP: each is a 401 IotHubUnauthorizedAccess.
+func TestEntraBearerForgedREST(t *testing.T) {
+	e, err := Start(context.Background(), &Options{Devices: []DeviceSeed{{DeviceID: "dev1"}}})
+	require.NoError(t, err)
+	defer e.Close()
+	now := time.Now()
+	claims := func(edit func(c jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"aud": entraAudience, "iss": e.entra.issuer, "oid": "p", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "roles": []string{RoleDataContributor}}
+		edit(c)
+		return c
+	}
+	call := func(token string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/devices/dev1?api-version=2021-04-12", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, req)
+		return w
+	}
+	require.Equal(t, http.StatusOK, call(signed(t, jwt.SigningMethodES256, e.entra.key, e.entra.keyID, claims(func(jwt.MapClaims) {}))).Code)
+	for name, edit := range map[string]func(c jwt.MapClaims){
+		"wrong audience": func(c jwt.MapClaims) { c["aud"] = "https://storage.azure.com" },
+		"wrong issuer":   func(c jwt.MapClaims) { c["iss"] = "https://login.microsoftonline.com/x/v2.0" },
+		"expired":        func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Hour).Unix() },
+		"no roles":       func(c jwt.MapClaims) { delete(c, "roles") },
+		"unknown role":   func(c jwt.MapClaims) { c["roles"] = []string{"IoT Hub Service Contributor"} },
+	} {
+		w := call(signed(t, jwt.SigningMethodES256, e.entra.key, e.entra.keyID, claims(edit)))
+		assert.Equal(t, http.StatusUnauthorized, w.Code, name)
+		assert.Contains(t, w.Body.String(), "ErrorCode:IotHubUnauthorizedAccess", name)
 	}
 }
