@@ -1,5 +1,6 @@
 // Quickstart is the README's first command: a tour of the SDK in one
-// program. With IOTHUB_CONNECTION_STRING unset it starts the IoT Hub
+// program — registry, direct method, twins, query, cloud-to-device message
+// with feedback, telemetry through a checkpointed Processor, statistics. With IOTHUB_CONNECTION_STRING unset it starts the IoT Hub
 // emulator in this process and plays the device side too; with it set, it
 // runs the service side against that hub.
 //
@@ -14,11 +15,14 @@ import (
 	"io"
 	"log"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/c2d"
 	"github.com/iotkit-go/iothub/emulator"
+	"github.com/iotkit-go/iothub/eventhub"
+	"github.com/iotkit-go/iothub/eventhub/checkpoints"
 	"github.com/iotkit-go/iothub/methods"
 	"github.com/iotkit-go/iothub/registry"
 	"github.com/iotkit-go/iothub/twin"
@@ -187,7 +191,15 @@ func run(ctx context.Context, out io.Writer, connectionString string) error {
 		}
 	}
 
-	// 7. Statistics.
+	// 7. Telemetry: the device sends readings; a Processor reads them from
+	// the built-in endpoint and checkpoints its progress in a directory.
+	if dev != nil {
+		if err := telemetry(ctx, out, connectionString, dev); err != nil {
+			return err
+		}
+	}
+
+	// 8. Statistics.
 	stats, err := reg.Statistics(ctx)
 	if err != nil {
 		return err
@@ -197,5 +209,57 @@ func run(ctx context.Context, out io.Writer, connectionString string) error {
 		return err
 	}
 	fmt.Fprintf(out, "statistics: %d devices (%d enabled), %d connected\n", stats.TotalDeviceCount, stats.EnabledDeviceCount, svc.ConnectedDeviceCount)
+	return nil
+}
+
+// telemetry sends three readings from dev and reads them back with a
+// Processor that keeps file checkpoints.
+func telemetry(ctx context.Context, out io.Writer, connectionString string, dev *emulator.SimulatedDevice) error {
+	for i := range 3 {
+		body := fmt.Sprintf(`{"temperature":%.1f}`, 21.0+float64(i)/2)
+		if err := dev.SendTelemetry(ctx, []byte(body), &emulator.TelemetryOptions{ContentType: "application/json"}); err != nil {
+			return err
+		}
+	}
+	dir, err := os.MkdirTemp("", "quickstart-checkpoints-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	store, err := checkpoints.NewFileStore(dir)
+	if err != nil {
+		return err
+	}
+	consumer, err := eventhub.NewConsumerFromConnectionString(connectionString, nil)
+	if err != nil {
+		return err
+	}
+	defer consumer.Close(context.Background())
+	proc, err := eventhub.NewProcessor(consumer, store, &eventhub.ProcessorOptions{CheckpointEvery: 1})
+	if err != nil {
+		return err
+	}
+	pctx, stop := context.WithTimeout(ctx, 30*time.Second)
+	defer stop()
+	var mu sync.Mutex
+	got := 0
+	err = proc.Run(pctx, eventhub.HandlerFunc(func(_ context.Context, pc *eventhub.PartitionContext, events []*eventhub.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ev := range events {
+			if ev.DeviceID != dev.DeviceID() {
+				continue
+			}
+			fmt.Fprintf(out, "telemetry: partition %s, sequence %d: %s\n", pc.PartitionID, ev.SequenceNumber, ev.Body)
+			got++
+		}
+		if got >= 3 {
+			stop()
+		}
+		return nil
+	}))
+	if got < 3 {
+		return fmt.Errorf("telemetry: read %d of 3 readings: %w", got, err)
+	}
 	return nil
 }

@@ -21,6 +21,8 @@ func TestQuickstart(t *testing.T) {
 		"twin: the device reported reportingIntervalSeconds=30",
 		"query: quickstart-thermostat is on floor 2",
 		": Success",
+		`telemetry: partition`,
+		`{"temperature":22.0}`,
 		"statistics: 1 devices (1 enabled), 1 connected",
 	} {
 		assert.Contains(t, out.String(), want)
