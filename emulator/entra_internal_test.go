@@ -354,3 +354,32 @@ func TestEntraBearerForgedREST(t *testing.T) {
 		assert.Contains(t, w.Body.String(), "ErrorCode:IotHubUnauthorizedAccess", name)
 	}
 }
+
+// TestEntraCBSGrantExpires: a jwt grant ends at the token's exp; a link it
+// authorised is detached with amqp:unauthorized-access when no new token
+// comes.
+func TestEntraCBSGrantExpires(t *testing.T) {
+	t.Parallel()
+	e, err := Start(context.Background(), nil)
+	require.NoError(t, err)
+	defer e.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := amqp.Dial(ctx, "amqp://"+e.HostName(), &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
+	require.NoError(t, err)
+	defer conn.Close()
+	sess, err := conn.NewSession(ctx, nil)
+	require.NoError(t, err)
+
+	tok, err := e.TokenCredentialWithLifetime(2*time.Second, RoleDataReader).GetToken(ctx, scopeOptions())
+	require.NoError(t, err)
+	code, desc := putToken(ctx, t, sess, auth.TokenTypeJWT, tok.Token, "amqps://"+e.HostName()+"/messages/serviceBound/filenotifications")
+	require.Equal(t, int32(202), code, desc)
+	r, err := sess.NewReceiver(ctx, "/messages/serviceBound/filenotifications", nil)
+	require.NoError(t, err, "Data Reader may receive file notifications")
+	_, err = r.Receive(ctx, nil)
+	var ae *amqp.Error
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, ae.Condition)
+	assert.False(t, time.Now().Before(tok.ExpiresOn), "detached at the token's expiry, not before")
+}
