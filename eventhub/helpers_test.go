@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -89,6 +91,9 @@ func newConsumer(t testing.TB, cs string, opts *eventhub.ConsumerOptions) *event
 	}
 	if opts.Retry == (iothub.RetryOptions{}) {
 		opts.Retry = fastRetry
+	}
+	if os.Getenv("IOTHUB_TEST_LOG") != "" && opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	c, err := eventhub.NewConsumerFromConnectionString(cs, opts)
 	require.NoError(t, err)

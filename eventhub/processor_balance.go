@@ -28,7 +28,7 @@ func (r *run) balance(ctx context.Context) (under bool, err error) {
 	counts := map[string]int{p.ownerID: 0}
 	for _, o := range all {
 		byPartition[o.PartitionID] = o
-		if o.OwnerID != "" && now.Sub(o.LastModifiedTime) < p.opts.PartitionExpiration && slices.Contains(r.partitions, o.PartitionID) {
+		if o.OwnerID != "" && !r.expired(o, now) && slices.Contains(r.partitions, o.PartitionID) {
 			counts[o.OwnerID]++
 		}
 	}
@@ -109,6 +109,31 @@ func (r *run) balance(ctx context.Context) (under bool, err error) {
 	return len(r.owned) < target, nil
 }
 
+// clockSlack allows for the store's clock being behind ours, and for stores
+// that keep LastModifiedTime to the second (Blob Storage).
+const clockSlack = 2 * time.Second
+
+// expired tells whether an ownership was not renewed for
+// PartitionExpiration: either this Processor has seen the same ETag for
+// that long, or the store's LastModifiedTime is that old (with slack for
+// clocks and timestamp precision), which covers records left by a crashed
+// Processor before this one started.
+func (r *run) expired(o Ownership, now time.Time) bool {
+	exp := r.p.opts.PartitionExpiration
+	seen, ok := r.etags[o.PartitionID]
+	if !ok || seen.etag != o.ETag {
+		seen = etagSeen{etag: o.ETag, at: now}
+		r.etags[o.PartitionID] = seen
+	}
+	return now.Sub(seen.at) >= exp || now.Sub(o.LastModifiedTime) >= exp+clockSlack
+}
+
+// etagSeen is when this Processor first saw a record's ETag.
+type etagSeen struct {
+	etag string
+	at   time.Time
+}
+
 // lose stops a partition another Processor now owns, without
 // checkpointing.
 func (r *run) lose(ctx context.Context, id string) {
@@ -144,7 +169,7 @@ func (r *run) pick(byPartition map[string]Ownership, counts map[string]int, want
 		case !ok:
 			free = append(free, Ownership{PartitionID: id})
 		case o.OwnerID == p.ownerID:
-		case o.OwnerID == "" || now.Sub(o.LastModifiedTime) >= p.opts.PartitionExpiration:
+		case o.OwnerID == "" || r.expired(o, now):
 			free = append(free, o)
 		case o.OwnerID != p.ownerID:
 			taken = append(taken, o)

@@ -38,6 +38,7 @@ type run struct {
 	exits      chan pumpExit
 	overSince  map[string]time.Time // when each busier owner was first seen above its share
 	quit       chan struct{}        // closed when Run stops reading exits
+	etags      map[string]etagSeen  // when each record's ETag was first seen
 }
 
 // Run reads the partitions this Processor wins until ctx ends or the
@@ -66,7 +67,7 @@ func (p *Processor) Run(ctx context.Context, h Handler) error {
 		p: p, h: h, ns: ns, eh: eh, cg: p.c.group, partitions: props.PartitionIDs,
 		owned: map[string]Ownership{}, pumps: map[string]*pump{},
 		exits: make(chan pumpExit, len(props.PartitionIDs)), overSince: map[string]time.Time{},
-		quit: make(chan struct{}),
+		quit: make(chan struct{}), etags: map[string]etagSeen{},
 	}
 	var runErr error
 	timer := time.NewTimer(0)
@@ -232,7 +233,9 @@ func (p *Processor) read(ctx context.Context, pc *PartitionContext, h Handler) (
 	if err != nil {
 		return CloseReasonError, err, false
 	}
-	defer closeQuietly(rcv.Close)
+	// Detaching waits for the service's answer; the partition is free for
+	// the next owner as soon as the handover is recorded, so do not wait.
+	defer func() { go closeQuietly(rcv.Close) }()
 	if o, ok := h.(PartitionOpener); ok {
 		if err := o.OpenPartition(ctx, pc); err != nil {
 			return CloseReasonError, err, true

@@ -1,0 +1,80 @@
+package eventhub_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/iotkit-go/iothub/emulator"
+	"github.com/iotkit-go/iothub/eventhub"
+)
+
+// Read a device's telemetry from the start of its partition, with the hub's
+// own (IoT Hub) connection string: the consumer follows the hub's redirect
+// to the built-in Event Hub-compatible endpoint.
+func ExampleConsumer_NewPartitionReceiver() {
+	ctx := context.Background()
+	hub, err := emulator.Start(ctx, &emulator.Options{Devices: []emulator.DeviceSeed{{DeviceID: "thermostat-1"}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+
+	// The device side, played by the emulator.
+	thermostat, _ := hub.Device("thermostat-1")
+	if err := thermostat.Connect(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer thermostat.Disconnect()
+	for _, t := range []string{"20.5", "21.0"} {
+		opts := &emulator.TelemetryOptions{ContentType: "application/json", Properties: map[string]string{"unit": "C"}}
+		if err := thermostat.SendTelemetry(ctx, []byte(`{"temperature":`+t+`}`), opts); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	consumer, err := eventhub.NewConsumerFromConnectionString(hub.ConnectionString(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer consumer.Close(ctx)
+
+	props, err := consumer.Properties(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("partitions:", props.PartitionIDs)
+
+	// Find the partition the device's events went to.
+	for _, id := range props.PartitionIDs {
+		pp, err := consumer.PartitionProperties(ctx, id)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if pp.IsEmpty {
+			continue
+		}
+		receiver, err := consumer.NewPartitionReceiver(id, &eventhub.ReceiverOptions{
+			StartPosition: eventhub.StartPosition{Earliest: true},
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer receiver.Close(ctx)
+
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		events, err := receiver.Receive(rctx, 2)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, ev := range events {
+			fmt.Println(ev.SequenceNumber, ev.DeviceID, ev.ContentType, ev.Properties["unit"], string(ev.Body))
+		}
+	}
+	// Output:
+	// partitions: [0 1 2 3]
+	// 0 thermostat-1 application/json C {"temperature":20.5}
+	// 1 thermostat-1 application/json C {"temperature":21.0}
+}
