@@ -368,10 +368,14 @@ func isLoopback(hostport string) bool {
 }
 
 // Credential returns the credential the connection string describes: a
-// [*SharedAccessKeyCredential] when it has a SharedAccessKey, with default
-// options; a [*SASCredential] when it has a SharedAccessSignature.
+// [*SharedAccessKeyCredential] when it has a SharedAccessKey (signing the
+// Event Hubs way, with the key's text, for the Event Hub-compatible form);
+// a [*SASCredential] when it has a SharedAccessSignature.
 func (cs *ConnectionString) Credential() (Credential, error) {
 	switch {
+	case cs.SharedAccessKey != "" && cs.Endpoint != "":
+		// The Event Hub-compatible form: Event Hubs signs with the key's text.
+		return NewSharedAccessKeyCredential(cs.SharedAccessKeyName, cs.SharedAccessKey, &SharedAccessKeyCredentialOptions{SignWithKeyText: true})
 	case cs.SharedAccessKey != "":
 		return NewSharedAccessKeyCredential(cs.SharedAccessKeyName, cs.SharedAccessKey, nil)
 	case cs.SharedAccessSignature != "":

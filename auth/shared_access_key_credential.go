@@ -39,6 +39,13 @@ type SharedAccessKeyCredentialOptions struct {
 	// Default: 0.8 ([DefaultRenewAt]).
 	RenewAt float64
 
+	// SignWithKeyText signs with the key's text as the HMAC key, as Event
+	// Hubs (and so IoT Hub's Event Hub-compatible endpoint) and Service Bus
+	// do; IoT Hub itself decodes the key from base64 first. Credentials
+	// made from an Event Hub-compatible connection string set it.
+	// Default: false (IoT Hub signing).
+	SignWithKeyText bool
+
 	// Now is the clock tokens are signed and renewed by. Tests inject a fake
 	// one to see renewals without waiting.
 	// Default: [time.Now].
@@ -56,7 +63,9 @@ type SharedAccessKeyCredentialOptions struct {
 // String method, and every fmt verb, hide the key.
 type SharedAccessKeyCredential struct {
 	keyName  string
-	key      []byte // decoded
+	keyText  string // as given, for EventHubsCredential
+	key      []byte // the HMAC key: decoded, or the text with SignWithKeyText
+	opts     SharedAccessKeyCredentialOptions
 	lifetime time.Duration
 	renewAt  time.Duration // after issue
 	now      func() time.Time
@@ -94,7 +103,11 @@ func NewSharedAccessKeyCredential(keyName, key string, opts *SharedAccessKeyCred
 	if err != nil {
 		return nil, &SASError{Field: "key", Problem: err.Error()}
 	}
+	if opts != nil && opts.SignWithKeyText {
+		k = []byte(key)
+	}
 	c := &SharedAccessKeyCredential{
+		keyText:  key,
 		keyName:  keyName,
 		key:      k,
 		lifetime: DefaultTokenLifetime,
@@ -119,7 +132,25 @@ func NewSharedAccessKeyCredential(keyName, key string, opts *SharedAccessKeyCred
 		}
 	}
 	c.renewAt = time.Duration(float64(c.lifetime) * renewAt)
+	if opts != nil {
+		c.opts = *opts
+	}
 	return c, nil
+}
+
+// EventHubsCredential returns a credential of the same policy and key that
+// signs the Event Hubs way (SignWithKeyText), for the Event Hub-compatible
+// endpoint an IoT hub redirects telemetry readers to.
+func (c *SharedAccessKeyCredential) EventHubsCredential() *SharedAccessKeyCredential {
+	o := c.opts
+	o.SignWithKeyText = true
+	ec, err := NewSharedAccessKeyCredential(c.keyName, c.keyText, &o)
+	if err != nil {
+		// The options and key were accepted once already.
+		panic("auth: EventHubsCredential: " + err.Error())
+	}
+	ec.onSign = c.onSign
+	return ec
 }
 
 // errNoAudience is returned for an empty audience: a SAS token needs a

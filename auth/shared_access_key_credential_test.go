@@ -2,7 +2,12 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -328,4 +333,36 @@ func TestSharedAccessKeyCredentialRenewsBeforeTruncatedExpiry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), signs("hub"))
 	assert.True(t, next.ExpiresOn.After(tok.ExpiresOn))
+}
+
+func TestSignWithKeyText(t *testing.T) {
+	t.Parallel()
+	exp := time.Unix(12345, 0)
+	clock := func() time.Time { return exp.Add(-time.Hour) }
+	iot, err := NewSharedAccessKeyCredential("k", testKey, &SharedAccessKeyCredentialOptions{Now: clock})
+	require.NoError(t, err)
+	eh := iot.EventHubsCredential()
+	a, err := iot.Token(context.Background(), "hub")
+	require.NoError(t, err)
+	b, err := eh.Token(context.Background(), "hub")
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Value, b.Value, "the two signings differ")
+
+	// Event Hubs signs HMAC-SHA256(key text, url-encoded uri + "\n" + se).
+	sas, err := ParseSAS(b.Value)
+	require.NoError(t, err)
+	mac := hmac.New(sha256.New, []byte(testKey))
+	mac.Write([]byte(url.QueryEscape("hub") + "\n" + strconv.FormatInt(sas.Expiry.Unix(), 10)))
+	assert.Equal(t, base64.StdEncoding.EncodeToString(mac.Sum(nil)), sas.Signature)
+	assert.False(t, sas.VerifySignature(testKey), "not an IoT Hub signature")
+
+	cs, err := ParseConnectionString("Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=" + testKey + ";EntityPath=hub")
+	require.NoError(t, err)
+	cred, err := cs.Credential()
+	require.NoError(t, err)
+	tok, err := cred.Token(context.Background(), "sb://ns.servicebus.windows.net/hub")
+	require.NoError(t, err)
+	sas, err = ParseSAS(tok.Value)
+	require.NoError(t, err)
+	assert.False(t, sas.VerifySignature(testKey), "the Event Hub form signs with the key's text")
 }
