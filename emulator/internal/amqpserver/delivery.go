@@ -20,6 +20,8 @@ type Delivery struct {
 	link       *Link
 	id         uint32
 	tag        []byte
+	tagBuf     [8]byte      // holds short tags without an allocation
+	msg        amqp.Message // Message points here: one allocation, not two
 	preSettled bool
 	settled    bool // c.mu
 	payload    []byte
@@ -108,7 +110,12 @@ func (s *session) onTransfer(t *encoding.Transfer) error {
 			c.mu.Unlock()
 			return closeWith(CondInvalidField, "first transfer of a delivery has no delivery-id")
 		}
-		d = &Delivery{link: l, id: t.DeliveryID, tag: append([]byte(nil), t.DeliveryTag...)}
+		d = &Delivery{link: l, id: t.DeliveryID}
+		if len(t.DeliveryTag) <= len(d.tagBuf) {
+			d.tag = append(d.tagBuf[:0], t.DeliveryTag...)
+		} else {
+			d.tag = append([]byte(nil), t.DeliveryTag...)
+		}
 		l.partialSz = 0
 		if t.More {
 			l.partial = d
@@ -152,7 +159,7 @@ func (s *session) onTransfer(t *encoding.Transfer) error {
 	}
 	c.mu.Unlock()
 
-	msg := new(amqp.Message)
+	msg := &d.msg
 	var outcome Outcome
 	if err := msg.UnmarshalBinary(d.payload); err != nil {
 		outcome = &Rejected{Error: &Error{Condition: CondDecodeError, Description: "malformed message: " + err.Error()}}
