@@ -235,8 +235,11 @@ func (pc *PartitionContext) handled(ctx context.Context, events []*Event) error 
 	return pc.checkpointLocked(ctx, pc.lastHandled)
 }
 
-// checkpointOnClose records the last event handled, for a partition closed
-// while still owned, when automatic checkpoints are on.
+// checkpointOnClose records the last event handled when automatic
+// checkpoints are on: on shutdown and handover, and also when a renewal
+// found the partition taken, since every event up to the last handled
+// one really was handled; the thief waits an update interval before it
+// reads the checkpoint, so it starts right after it.
 func (pc *PartitionContext) checkpointOnClose(ctx context.Context) error {
 	o := &pc.p.opts
 	if o.CheckpointEvery <= 0 && o.CheckpointInterval <= 0 {
@@ -244,7 +247,7 @@ func (pc *PartitionContext) checkpointOnClose(ctx context.Context) error {
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if pc.lastHandled == nil || pc.lost.Load() {
+	if pc.lastHandled == nil {
 		return nil
 	}
 	return pc.checkpointLocked(ctx, pc.lastHandled)

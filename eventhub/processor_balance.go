@@ -76,6 +76,12 @@ func (r *run) balance(ctx context.Context) (under bool, err error) {
 	case mine < target:
 		claims = append(claims, r.pick(byPartition, counts, target-mine, now)...)
 	}
+	stolen := map[string]bool{}
+	for _, o := range claims {
+		if prev := byPartition[o.PartitionID]; prev.OwnerID != "" && prev.OwnerID != p.ownerID && !r.expired(prev, now) {
+			stolen[o.PartitionID] = true
+		}
+	}
 	for owner := range r.overSince {
 		if counts[owner] <= low+min(extra, 1) {
 			delete(r.overSince, owner)
@@ -98,7 +104,11 @@ func (r *run) balance(ctx context.Context) (under bool, err error) {
 		r.owned[o.PartitionID] = o
 		if _, running := r.pumps[o.PartitionID]; !running {
 			p.log(ctx, "iothub: partition claimed", slogPartition(o.PartitionID))
-			r.start(ctx, o.PartitionID)
+			delay := time.Duration(0)
+			if stolen[o.PartitionID] {
+				delay = p.opts.UpdateInterval * 3 / 2
+			}
+			r.start(r.ctx, o.PartitionID, delay)
 		}
 	}
 	for id := range r.owned {

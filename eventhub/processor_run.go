@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -29,6 +30,7 @@ type pumpExit struct {
 
 // run is the state of one Run call; only its goroutine touches it.
 type run struct {
+	ctx        context.Context // Run's: the pumps' parent
 	p          *Processor
 	h          Handler
 	ns, eh, cg string
@@ -64,7 +66,7 @@ func (p *Processor) Run(ctx context.Context, h Handler) error {
 		return err
 	}
 	r := &run{
-		p: p, h: h, ns: ns, eh: eh, cg: p.c.group, partitions: props.PartitionIDs,
+		ctx: ctx, p: p, h: h, ns: ns, eh: eh, cg: p.c.group, partitions: props.PartitionIDs,
 		owned: map[string]Ownership{}, pumps: map[string]*pump{},
 		exits: make(chan pumpExit, len(props.PartitionIDs)), overSince: map[string]time.Time{},
 		quit: make(chan struct{}), etags: map[string]etagSeen{},
@@ -83,7 +85,11 @@ loop:
 				break loop
 			}
 		case <-timer.C:
-			under, err := r.balance(ctx)
+			// An update is not cut short by Run's end: a claim whose answer
+			// was lost would leave records only expiry can free.
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.UpdateInterval+10*time.Second)
+			under, err := r.balance(bctx)
+			cancel()
 			if err != nil && ctx.Err() == nil {
 				p.log(ctx, "iothub: load balancing failed; trying again at the next update", slogErr(err))
 			}
@@ -156,7 +162,24 @@ func (r *run) relinquish(ids []string) {
 		free = append(free, o)
 		delete(r.owned, id)
 	}
-	if _, err := r.p.store.ClaimOwnership(ctx, free); err != nil {
+	won, err := r.p.store.ClaimOwnership(ctx, free)
+	if err == nil && len(won) == len(free) {
+		return
+	}
+	// Some ETags were stale (a claim whose answer was lost): free what the
+	// store still says is ours, with the ETags it has now.
+	all, err := r.p.store.ListOwnership(ctx, r.ns, r.eh, r.cg)
+	if err == nil {
+		free = free[:0]
+		for _, o := range all {
+			if o.OwnerID == r.p.ownerID && slices.Contains(ids, o.PartitionID) {
+				o.OwnerID = ""
+				free = append(free, o)
+			}
+		}
+		_, err = r.p.store.ClaimOwnership(ctx, free)
+	}
+	if err != nil {
 		r.p.log(ctx, "iothub: relinquishing partitions failed; they free up when they expire", slogErr(err))
 	}
 }
@@ -170,13 +193,26 @@ func (r *run) ids(m map[string]Ownership) []string {
 }
 
 // start opens a pump on a partition this Processor has just claimed.
-func (r *run) start(ctx context.Context, id string) {
+//
+// A stolen partition is read only after delay: its previous owner notices
+// the loss at its next update, checkpoints what it handled and stops, so
+// that this Processor starts after that checkpoint instead of reading the
+// events again.
+func (r *run) start(ctx context.Context, id string, delay time.Duration) {
 	pctx, cancel := context.WithCancel(ctx)
 	pc := &PartitionContext{PartitionID: id, Namespace: r.ns, EventHub: r.eh, ConsumerGroup: r.cg, p: r.p, checkpointedAt: time.Now()}
 	pm := &pump{pc: pc, cancel: cancel, done: make(chan struct{})}
 	r.pumps[id] = pm
 	go func() {
 		defer close(pm.done)
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-pctx.Done():
+			}
+			t.Stop()
+		}
 		reason, err, byHandler := r.p.read(pctx, pc, r.h)
 		if pctx.Err() != nil && !byHandler {
 			reason = CloseReason(pm.reason.Load())
@@ -185,7 +221,10 @@ func (r *run) start(ctx context.Context, id string) {
 				err = ErrOwnershipLost
 			}
 		}
-		if reason == CloseReasonShutdown || reason == CloseReasonRebalanced {
+		// A receiver taken over by an owner level has a successor reading
+		// already; a checkpoint would come too late to help it.
+		kicked := reason == CloseReasonOwnershipLost && pctx.Err() == nil
+		if !byHandler && reason != CloseReasonError && !kicked {
 			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if cerr := pc.checkpointOnClose(cctx); cerr != nil {
 				r.p.log(cctx, "iothub: final checkpoint failed", slogPartition(id), slogErr(cerr))
@@ -262,6 +301,8 @@ func (p *Processor) read(ctx context.Context, pc *PartitionContext, h Handler) (
 			}
 			return CloseReasonError, err, true
 		}
+		// Handled, even if the partition is closing meanwhile: a final
+		// checkpoint may include the batch.
 		if err := pc.handled(ctx, events); err != nil && ctx.Err() == nil {
 			p.log(ctx, "iothub: automatic checkpoint failed", slogPartition(pc.PartitionID), slogErr(err))
 		}

@@ -173,11 +173,10 @@ func (rp *runningProcessor) stop(t testing.TB) {
 }
 
 // testBalance runs three Processors over eight partitions with store.
-func testBalance(t *testing.T, store eventhub.CheckpointStore) {
+func testBalance(t *testing.T, store eventhub.CheckpointStore, interval time.Duration) {
 	h := newTestHub(t, 8)
 	ctx := timeout(t, 90*time.Second)
-	const interval = 200 * time.Millisecond
-	const expiration = 1 * time.Second
+	expiration := 5 * interval
 	opts := &eventhub.ProcessorOptions{UpdateInterval: interval, PartitionExpiration: expiration, CheckpointEvery: 10}
 	s := newSeen()
 	h.sendAll(t, 20)
@@ -226,14 +225,14 @@ func testBalance(t *testing.T, store eventhub.CheckpointStore) {
 
 func TestProcessorBalanceMemoryStore(t *testing.T) {
 	// Not parallel: the timings measured are the balancer's, not the CPU's.
-	testBalance(t, checkpoints.NewMemoryStore())
+	testBalance(t, checkpoints.NewMemoryStore(), 200*time.Millisecond)
 }
 
 func TestProcessorBalanceFileStore(t *testing.T) {
 	// Not parallel: the timings measured are the balancer's, not the CPU's.
 	store, err := checkpoints.NewFileStore(t.TempDir())
 	require.NoError(t, err)
-	testBalance(t, store)
+	testBalance(t, store, 200*time.Millisecond)
 }
 
 // TestProcessorRestarts cancels and restarts a Processor with the file

@@ -1,0 +1,169 @@
+package eventhub_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotkit-go/iothub/eventhub"
+	"github.com/iotkit-go/iothub/eventhub/checkpoints"
+)
+
+// recorder is a Handler that records opens, closes and events.
+type recorder struct {
+	*seen
+	mu     sync.Mutex
+	opened map[string]eventhub.StartPosition
+	closed map[string][]eventhub.CloseReason
+	errs   map[string]error
+	fail   error
+}
+
+func newRecorder(s *seen) *recorder {
+	return &recorder{seen: s, opened: map[string]eventhub.StartPosition{}, closed: map[string][]eventhub.CloseReason{}, errs: map[string]error{}}
+}
+
+func (r *recorder) ProcessEvents(_ context.Context, _ *eventhub.PartitionContext, evs []*eventhub.Event) error {
+	r.mu.Lock()
+	fail := r.fail
+	r.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
+	r.add(evs)
+	return nil
+}
+
+func (r *recorder) OpenPartition(_ context.Context, pc *eventhub.PartitionContext) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.opened[pc.PartitionID] = pc.Start
+	return nil
+}
+
+func (r *recorder) ClosePartition(_ context.Context, pc *eventhub.PartitionContext, reason eventhub.CloseReason, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed[pc.PartitionID] = append(r.closed[pc.PartitionID], reason)
+	r.errs[pc.PartitionID] = err
+}
+
+func (r *recorder) reasons() map[eventhub.CloseReason]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[eventhub.CloseReason]int{}
+	for _, rs := range r.closed {
+		for _, x := range rs {
+			m[x]++
+		}
+	}
+	return m
+}
+
+// TestProcessorHandoverReadsNothingTwice: a second Processor joins; it
+// takes one partition to announce itself, and the first hands another over;
+// both times the first checkpoints what it handled before it stops, and
+// the newcomer starts right after that, so no event is read twice.
+func TestProcessorHandoverReadsNothingTwice(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, 4)
+	ctx := timeout(t, 60*time.Second)
+	store := checkpoints.NewMemoryStore()
+	opts := &eventhub.ProcessorOptions{UpdateInterval: 200 * time.Millisecond, PartitionExpiration: 2 * time.Second, CheckpointEvery: 1000}
+	s := newSeen()
+	a := newRecorder(s)
+	pa := startProcessor(t, h, store, opts, a)
+	h.sendAll(t, 50)
+	s.waitAll(t, ctx, h)
+
+	b := newRecorder(s)
+	pb := startProcessor(t, h, store, opts, b)
+	probe := newConsumer(t, h.ConnectionString(), nil)
+	require.Eventually(t, func() bool {
+		return balanced(ownersOf(t, ctx, store, probe), 4, []string{pa.p.OwnerID(), pb.p.OwnerID()})
+	}, 20*time.Second, 10*time.Millisecond)
+	h.sendAll(t, 50)
+	s.waitAll(t, ctx, h)
+
+	s.mu.Lock()
+	dups := s.dups
+	s.mu.Unlock()
+	// B announces itself by taking one partition, A hands another over.
+	ra := a.reasons()
+	assert.Equal(t, 2, ra[eventhub.CloseReasonRebalanced]+ra[eventhub.CloseReasonOwnershipLost], "A gave two partitions up: %v", ra)
+	assert.GreaterOrEqual(t, ra[eventhub.CloseReasonRebalanced], 1, "%v", ra)
+	b.mu.Lock()
+	for id, start := range b.opened {
+		if assert.NotNil(t, start.SequenceNumber, "B starts %s after A's checkpoint", id) {
+			assert.Equal(t, int64(49), *start.SequenceNumber)
+		}
+	}
+	b.mu.Unlock()
+	assert.Zero(t, dups, "nothing read twice across the handover")
+
+	pa.stop(t)
+	assert.Equal(t, 2, a.reasons()[eventhub.CloseReasonShutdown])
+}
+
+// TestProcessorGreedySteals: a greedy Processor takes its share at once;
+// the owner it steals from closes those partitions with
+// CloseReasonOwnershipLost and cannot checkpoint them any more.
+func TestProcessorGreedySteals(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, 4)
+	ctx := timeout(t, 60*time.Second)
+	store := checkpoints.NewMemoryStore()
+	s := newSeen()
+	a := newRecorder(s)
+	pa := startProcessor(t, h, store, &eventhub.ProcessorOptions{UpdateInterval: time.Hour, PartitionExpiration: 2 * time.Hour}, a)
+	probe := newConsumer(t, h.ConnectionString(), nil)
+	require.Eventually(t, func() bool { return len(ownersOf(t, ctx, store, probe)) == 4 }, 20*time.Second, 10*time.Millisecond)
+
+	b := newRecorder(s)
+	pb := startProcessor(t, h, store, &eventhub.ProcessorOptions{Strategy: eventhub.StrategyGreedy, UpdateInterval: 200 * time.Millisecond, PartitionExpiration: 2 * time.Second}, b)
+	require.Eventually(t, func() bool {
+		return balanced(ownersOf(t, ctx, store, probe), 4, []string{pa.p.OwnerID(), pb.p.OwnerID()})
+	}, 20*time.Second, 10*time.Millisecond)
+	// A (which looks only once an hour) learns from its receivers, which
+	// B's owner-level receivers took over.
+	require.Eventually(t, func() bool { return a.reasons()[eventhub.CloseReasonOwnershipLost] == 2 }, 20*time.Second, 10*time.Millisecond)
+	a.mu.Lock()
+	for id, err := range a.errs {
+		if err != nil {
+			assert.ErrorIs(t, err, eventhub.ErrOwnershipLost, id)
+		}
+	}
+	a.mu.Unlock()
+	h.sendAll(t, 10)
+	s.waitAll(t, ctx, h)
+}
+
+// TestProcessorHandlerError: a handler error stops Run, which returns it
+// and frees the partitions.
+func TestProcessorHandlerError(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, 2)
+	ctx := timeout(t, 30*time.Second)
+	store := checkpoints.NewMemoryStore()
+	r := newRecorder(newSeen())
+	boom := errors.New("boom")
+	r.fail = boom
+	h.sendAll(t, 1)
+	c := newConsumer(t, h.ConnectionString(), nil)
+	p, err := eventhub.NewProcessor(c, store, &eventhub.ProcessorOptions{UpdateInterval: 200 * time.Millisecond, PartitionExpiration: time.Second, CheckpointEvery: 1})
+	require.NoError(t, err)
+	err = p.Run(ctx, r)
+	require.ErrorIs(t, err, boom)
+	assert.Empty(t, ownersOf(t, ctx, store, c), "partitions relinquished")
+	ns, eh, _ := c.EventHub(ctx)
+	cps, err := store.ListCheckpoints(ctx, ns, eh, c.ConsumerGroup())
+	require.NoError(t, err)
+	assert.Empty(t, cps, "nothing the handler failed on is checkpointed")
+
+	require.Error(t, p.Run(ctx, nil))
+}
