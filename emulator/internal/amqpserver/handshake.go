@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver/encoding"
@@ -195,4 +196,14 @@ func (c *Conn) openExchange() error {
 	c.sendLocked(0, c.ourOpen(), nil)
 	c.nc.SetReadDeadline(time.Time{})
 	return nil
+}
+
+// ParseSASUsername splits a SASL PLAIN username of the IoT Hub service form
+// "<policy>@sas.root.<hub>", as a ServerOptions.SASLPlain check needs.
+func ParseSASUsername(username string) (policy, hub string, ok bool) {
+	policy, hub, found := strings.Cut(username, "@sas.root.")
+	if !found || policy == "" || hub == "" {
+		return "", "", false
+	}
+	return policy, hub, true
 }

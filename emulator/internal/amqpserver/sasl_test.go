@@ -13,10 +13,13 @@ import (
 const goodToken = "SharedAccessSignature sr=myhub.azure-devices.net&sig=abc&se=99999999999&skn=iothubowner"
 
 func checkPlain(_ context.Context, user, pass string) (Identity, error) {
+	policy, hub, ok := ParseSASUsername(user)
 	switch {
-	case user == "iothubowner@sas.root.myhub" && pass == goodToken:
+	case !ok:
+		return Identity{}, errors.New("not a service username")
+	case policy == "iothubowner" && hub == "myhub" && pass == goodToken:
 		return Identity{Rights: []string{"ServiceConnect", "RegistryRead"}}, nil
-	case user == "busy@sas.root.myhub":
+	case policy == "busy":
 		return Identity{}, &SASLError{Code: 4, Reason: "try later"}
 	}
 	return Identity{}, errors.New("bad signature")
@@ -64,5 +67,26 @@ func TestSASL(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantIdty, <-ids)
 		})
+	}
+}
+
+func TestParseSASUsername(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, policy, hub string
+		ok              bool
+	}{
+		{"iothubowner@sas.root.myhub", "iothubowner", "myhub", true},
+		{"service@sas.root.my-hub.azure-devices.net", "service", "my-hub.azure-devices.net", true},
+		{"@sas.root.myhub", "", "", false},
+		{"iothubowner@sas.root.", "", "", false},
+		{"device1@sas.myhub", "", "", false},
+		{"", "", "", false},
+	}
+	for _, tt := range tests {
+		policy, hub, ok := ParseSASUsername(tt.in)
+		assert.Equal(t, tt.ok, ok, tt.in)
+		assert.Equal(t, tt.policy, policy, tt.in)
+		assert.Equal(t, tt.hub, hub, tt.in)
 	}
 }

@@ -3,6 +3,7 @@ package amqpserver
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 
 	"github.com/Azure/go-amqp"
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver/encoding"
@@ -75,6 +76,9 @@ func (l *OutgoingLink) Credit() uint32 {
 // the message is queued for the socket; use the OutgoingDelivery to learn the
 // client's outcome. It fails when ctx ends or the link detaches.
 func (l *OutgoingLink) Send(ctx context.Context, msg *amqp.Message, opts *SendOptions) (*OutgoingDelivery, error) {
+	if msg == nil {
+		return nil, errors.New("amqpserver: nil message")
+	}
 	payload, err := msg.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -115,6 +119,9 @@ func (l *OutgoingLink) Send(ctx context.Context, msg *amqp.Message, opts *SendOp
 // TrySend sends msg if the client has granted credit, and otherwise returns
 // ErrNoCredit without waiting.
 func (l *OutgoingLink) TrySend(msg *amqp.Message, opts *SendOptions) (*OutgoingDelivery, error) {
+	if msg == nil {
+		return nil, errors.New("amqpserver: nil message")
+	}
 	payload, err := msg.MarshalBinary()
 	if err != nil {
 		return nil, err
