@@ -199,3 +199,53 @@ func TestIncomingOutcomesToClient(t *testing.T) {
 		tt.check(t, <-done)
 	}
 }
+
+func TestIncomingCreditReplenishAndBackpressure(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, &ServerOptions{LinkCredit: 4})
+	held := make(chan *Delivery, 100)
+	require.NoError(t, ts.Handle("slow", &Node{Incoming: func(l *IncomingLink) (MessageHandler, error) {
+		return func(d *Delivery) Outcome {
+			if d.PreSettled() {
+				return nil
+			}
+			held <- d // settled later: counts against the link's credit meanwhile
+			return nil
+		}, nil
+	}}))
+	ctx := testCtx(t)
+	s := ts.session(t, nil)
+
+	// Pre-settled: credit is topped up as messages arrive.
+	fast, err := s.NewSender(ctx, "slow", &amqp.SenderOptions{SettlementMode: ptr(amqp.SenderSettleModeSettled)})
+	require.NoError(t, err)
+	for i := range 50 {
+		require.NoError(t, fast.Send(ctx, amqp.NewMessage([]byte(fmt.Sprint(i))), nil))
+	}
+
+	// Unsettled and held by the node: at most 4 in flight.
+	snd, err := s.NewSender(ctx, "slow", nil)
+	require.NoError(t, err)
+	errs := make(chan error, 6)
+	for i := range 6 {
+		go func() { errs <- snd.Send(ctx, amqp.NewMessage([]byte(fmt.Sprint(i))), nil) }()
+	}
+	var first []*Delivery
+	for range 4 {
+		first = append(first, <-held)
+	}
+	select {
+	case d := <-held:
+		t.Fatalf("delivery %d arrived beyond the credit of 4", d.ID())
+	case <-time.After(100 * time.Millisecond):
+	}
+	for _, d := range first {
+		require.NoError(t, d.Settle(Accepted{}))
+	}
+	for range 2 {
+		require.NoError(t, (<-held).Settle(Accepted{}))
+	}
+	for range 6 {
+		require.NoError(t, <-errs)
+	}
+}

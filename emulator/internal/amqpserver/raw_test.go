@@ -313,3 +313,48 @@ func TestMessageSizeExceeded(t *testing.T) {
 	assert.Equal(t, "again", att.Name)
 	assert.Equal(t, uint32(0), att.Handle)
 }
+
+func TestFlowEcho(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	lc := newLinkCatcher()
+	require.NoError(t, ts.Handle("n", lc.node()))
+	rc := ts.raw(t)
+	rc.open(&encoding.Open{ContainerID: "raw"})
+	rc.frame(0, 0, &encoding.Begin{IncomingWindow: 100, OutgoingWindow: 100, HandleMax: 10}, nil)
+	rc.readFrame()
+	rc.frame(0, 0, &encoding.Attach{Name: "in", Handle: 0, Role: encoding.RoleSender, Target: &encoding.Target{Address: "n"}}, nil)
+	rc.readFrame() // attach
+	rc.readFrame() // flow with credit
+	rc.frame(0, 0, &encoding.Attach{Name: "out", Handle: 1, Role: encoding.RoleReceiver, Source: &encoding.Source{Address: "n"}}, nil)
+	rc.readFrame() // attach
+
+	u := func(v uint32) *uint32 { return &v }
+	tests := []struct {
+		name string
+		flow *encoding.Flow
+		want func(t *testing.T, f *encoding.Flow)
+	}{
+		{"session", &encoding.Flow{NextIncomingID: u(0), IncomingWindow: 100, Echo: true}, func(t *testing.T, f *encoding.Flow) {
+			assert.Nil(t, f.Handle)
+		}},
+		{"incoming link after a drain", &encoding.Flow{NextIncomingID: u(0), IncomingWindow: 100, Handle: u(0), DeliveryCount: u(3), LinkCredit: u(0), Echo: true},
+			func(t *testing.T, f *encoding.Flow) {
+				require.NotNil(t, f.Handle)
+				assert.Equal(t, uint32(3), *f.DeliveryCount, "the server adopts the sender's delivery-count")
+			}},
+		{"outgoing link", &encoding.Flow{NextIncomingID: u(0), IncomingWindow: 100, Handle: u(1), DeliveryCount: u(0), LinkCredit: u(9), Echo: true},
+			func(t *testing.T, f *encoding.Flow) {
+				require.NotNil(t, f.Handle)
+				assert.Equal(t, uint32(9), *f.LinkCredit)
+			}},
+	}
+	for _, tt := range tests {
+		rc.frame(0, 0, tt.flow, nil)
+		var f *encoding.Flow
+		for f == nil {
+			f, _ = rc.readFrame().(*encoding.Flow)
+		}
+		t.Run(tt.name, func(t *testing.T) { tt.want(t, f) })
+	}
+}
