@@ -327,18 +327,19 @@ func (c *Consumer) resolveOnce(ctx context.Context, conn *amqpconn.Conn) (*endpo
 		closeQuietly(r.Close)
 		return nil, errors.New("iothub: the hub did not redirect messages/events to an Event Hub-compatible endpoint")
 	}
-	addr, ok := redirectTarget(err, c.plain)
+	addr, ok := redirectTarget(err)
 	if !ok {
 		return nil, err
 	}
 	return addr, nil
 }
 
-// redirectTarget reads the endpoint out of an amqp:link:redirect error.
-// The emulator (plain TCP) advertises amqps:// but serves plain AMQP on
-// the same port, so plain is kept as the original connection had it; the
-// port is kept only when it is not the default.
-func redirectTarget(err error, plain bool) (*endpointAddr, bool) {
+// redirectTarget reads the endpoint out of an amqp:link:redirect error:
+// the host from network-host (or hostname), the port, and the entity from
+// the first segment of the address's path. The scheme is ignored: the
+// emulator (plain TCP) advertises amqps:// but serves plain AMQP on the
+// same port, so the consumer keeps the TLS choice of its connection string.
+func redirectTarget(err error) (*endpointAddr, bool) {
 	re := remoteError(err)
 	if re == nil || re.Condition != amqp.ErrCondLinkRedirect {
 		return nil, false
@@ -377,7 +378,6 @@ func redirectTarget(err error, plain bool) (*endpointAddr, bool) {
 	if port == "" {
 		port = amqpconn.DefaultPort
 	}
-	_ = plain
 	return &endpointAddr{host: net.JoinHostPort(host, port), entity: entity}, true
 }
 
