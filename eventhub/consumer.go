@@ -156,9 +156,10 @@ func newConsumer(hostName string, cred auth.Credential, plain bool, opts *Consum
 // ConsumerGroup returns the consumer group the consumer reads with.
 func (c *Consumer) ConsumerGroup() string { return c.group }
 
-// EventHub returns the fully qualified namespace and the entity name of the
-// Event Hub-compatible endpoint, resolving the IoT Hub redirect if it has
-// not been yet. Checkpoint stores key their records by these two names.
+// EventHub returns the fully qualified namespace (with a port only when it
+// is not 5671, as for the emulator) and the entity name of the Event
+// Hub-compatible endpoint, resolving the IoT Hub redirect if it has not
+// been yet. Checkpoint stores key their records by these two names.
 func (c *Consumer) EventHub(ctx context.Context) (namespace, eventHub string, err error) {
 	ep, err := c.endpoint(ctx)
 	if err != nil {
@@ -375,10 +376,12 @@ func redirectTarget(err error) (*endpointAddr, bool) {
 	if host == "" || entity == "" {
 		return nil, false
 	}
-	if port == "" {
-		port = amqpconn.DefaultPort
+	// The default port is left out, so that the namespace names checkpoint
+	// records exactly as the official SDKs name them (the bare FQDN).
+	if port != "" && port != amqpconn.DefaultPort {
+		host = net.JoinHostPort(host, port)
 	}
-	return &endpointAddr{host: net.JoinHostPort(host, port), entity: entity}, true
+	return &endpointAddr{host: host, entity: entity}, true
 }
 
 // session opens a session on the endpoint's live connection, after putting

@@ -235,6 +235,18 @@ func (pc *PartitionContext) handled(ctx context.Context, events []*Event) error 
 	return pc.checkpointLocked(ctx, pc.lastHandled)
 }
 
+// checkpointIfDue writes a timed checkpoint of a partition that handled
+// events and then went quiet (CheckpointInterval).
+func (pc *PartitionContext) checkpointIfDue(ctx context.Context) error {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.lastHandled == nil || pc.handledSince == 0 || pc.lost.Load() ||
+		time.Since(pc.checkpointedAt) < pc.p.opts.CheckpointInterval {
+		return nil
+	}
+	return pc.checkpointLocked(ctx, pc.lastHandled)
+}
+
 // checkpointOnClose records the last event handled when automatic
 // checkpoints are on: on shutdown and handover, and also when a renewal
 // found the partition taken, since every event up to the last handled

@@ -167,3 +167,24 @@ func TestProcessorHandlerError(t *testing.T) {
 
 	require.Error(t, p.Run(ctx, nil))
 }
+
+// TestProcessorCheckpointInterval: a partition that handled events and
+// went quiet is checkpointed within CheckpointInterval, while Run goes on.
+func TestProcessorCheckpointInterval(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, 2)
+	ctx := timeout(t, 30*time.Second)
+	store := checkpoints.NewMemoryStore()
+	s := newSeen()
+	startProcessor(t, h, store, &eventhub.ProcessorOptions{UpdateInterval: time.Second, PartitionExpiration: 5 * time.Second, CheckpointInterval: 100 * time.Millisecond}, s.handler())
+	h.send(t, 1, 5)
+	s.waitAll(t, ctx, h)
+	c := newConsumer(t, h.ConnectionString(), nil)
+	ns, eh, err := c.EventHub(ctx)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		cps, err := store.ListCheckpoints(ctx, ns, eh, c.ConsumerGroup())
+		require.NoError(t, err)
+		return len(cps) == 1 && cps[0].PartitionID == "1" && *cps[0].SequenceNumber == 4
+	}, 10*time.Second, 10*time.Millisecond)
+}

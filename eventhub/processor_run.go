@@ -281,6 +281,23 @@ func (p *Processor) read(ctx context.Context, pc *PartitionContext, h Handler) (
 		}
 	}
 	p.log(ctx, "iothub: partition opened", slogPartition(pc.PartitionID))
+	if iv := p.opts.CheckpointInterval; iv > 0 {
+		// A partition that goes quiet is still checkpointed in time.
+		go func() {
+			t := time.NewTicker(iv)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if err := pc.checkpointIfDue(ctx); err != nil && ctx.Err() == nil {
+						p.log(ctx, "iothub: timed checkpoint failed", slogPartition(pc.PartitionID), slogErr(err))
+					}
+				}
+			}
+		}()
+	}
 	for {
 		events, err := rcv.receive(ctx, p.opts.MaxBatchSize, false)
 		if ctx.Err() != nil {
