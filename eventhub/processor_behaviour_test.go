@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,4 +188,71 @@ func TestProcessorCheckpointInterval(t *testing.T) {
 		require.NoError(t, err)
 		return len(cps) == 1 && cps[0].PartitionID == "1" && *cps[0].SequenceNumber == 4
 	}, 10*time.Second, 10*time.Millisecond)
+}
+
+// crashableStore fails every call once crashed, as a process that died
+// (or lost its network) would stop renewing without relinquishing.
+type crashableStore struct {
+	eventhub.CheckpointStore
+	crashed atomic.Bool
+}
+
+var errCrashed = errors.New("crashed")
+
+func (s *crashableStore) ListOwnership(ctx context.Context, ns, eh, cg string) ([]eventhub.Ownership, error) {
+	if s.crashed.Load() {
+		return nil, errCrashed
+	}
+	return s.CheckpointStore.ListOwnership(ctx, ns, eh, cg)
+}
+
+func (s *crashableStore) ClaimOwnership(ctx context.Context, o []eventhub.Ownership) ([]eventhub.Ownership, error) {
+	if s.crashed.Load() {
+		return nil, errCrashed
+	}
+	return s.CheckpointStore.ClaimOwnership(ctx, o)
+}
+
+func (s *crashableStore) SetCheckpoint(ctx context.Context, c eventhub.Checkpoint) error {
+	if s.crashed.Load() {
+		return errCrashed
+	}
+	return s.CheckpointStore.SetCheckpoint(ctx, c)
+}
+
+// TestProcessorCrashExpiry: a Processor that stops renewing without
+// relinquishing (a crash) loses its partitions to the others once its
+// ownerships expire: within PartitionExpiration + UpdateInterval.
+func TestProcessorCrashExpiry(t *testing.T) {
+	// Not parallel: the time measured is the balancer's.
+	h := newTestHub(t, 4)
+	ctx := timeout(t, 60*time.Second)
+	mem := checkpoints.NewMemoryStore()
+	const interval, expiration = 200 * time.Millisecond, time.Second
+	opts := &eventhub.ProcessorOptions{UpdateInterval: interval, PartitionExpiration: expiration, CheckpointEvery: 10}
+	s := newSeen()
+	crashing := &crashableStore{CheckpointStore: mem}
+	pa := startProcessor(t, h, crashing, opts, s.handler())
+	pb := startProcessor(t, h, mem, opts, s.handler())
+	probe := newConsumer(t, h.ConnectionString(), nil)
+	require.Eventually(t, func() bool {
+		return balanced(ownersOf(t, ctx, mem, probe), 4, []string{pa.p.OwnerID(), pb.p.OwnerID()})
+	}, 20*time.Second, 10*time.Millisecond)
+	h.sendAll(t, 20)
+	s.waitAll(t, ctx, h)
+
+	crashing.crashed.Store(true)
+	start := time.Now()
+	require.Eventually(t, func() bool {
+		return balanced(ownersOf(t, ctx, mem, probe), 4, []string{pb.p.OwnerID()})
+	}, 20*time.Second, 10*time.Millisecond)
+	took := time.Since(start)
+	t.Logf("a crashed Processor's partitions were taken over in %v (expiration %v + interval %v)", took.Round(time.Millisecond), expiration, interval)
+	assert.Less(t, took, expiration+2*interval)
+	h.sendAll(t, 20)
+	s.waitAll(t, ctx, h)
+	s.mu.Lock()
+	t.Logf("events handled: %d, duplicates: %d", s.total, s.dups)
+	s.mu.Unlock()
+	pa.cancel()
 }
