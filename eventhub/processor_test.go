@@ -173,11 +173,14 @@ func (rp *runningProcessor) stop(t testing.TB) {
 }
 
 // testBalance runs three Processors over eight partitions with store.
-func testBalance(t *testing.T, store eventhub.CheckpointStore, interval time.Duration) {
+func testBalance(t *testing.T, store eventhub.CheckpointStore, interval time.Duration, strategy ...eventhub.Strategy) {
 	h := newTestHub(t, 8)
 	ctx := timeout(t, 90*time.Second)
 	expiration := 5 * interval
 	opts := &eventhub.ProcessorOptions{UpdateInterval: interval, PartitionExpiration: expiration, CheckpointEvery: 10}
+	if len(strategy) > 0 {
+		opts.Strategy = strategy[0]
+	}
 	s := newSeen()
 	h.sendAll(t, 20)
 	probe := newConsumer(t, h.ConnectionString(), nil)
@@ -226,6 +229,11 @@ func testBalance(t *testing.T, store eventhub.CheckpointStore, interval time.Dur
 func TestProcessorBalanceMemoryStore(t *testing.T) {
 	// Not parallel: the timings measured are the balancer's, not the CPU's.
 	testBalance(t, checkpoints.NewMemoryStore(), 200*time.Millisecond)
+}
+
+func TestProcessorBalanceGreedy(t *testing.T) {
+	// Not parallel: the timings measured are the balancer's, not the CPU's.
+	testBalance(t, checkpoints.NewMemoryStore(), 200*time.Millisecond, eventhub.StrategyGreedy)
 }
 
 func TestProcessorBalanceFileStore(t *testing.T) {
