@@ -173,9 +173,12 @@ type PartitionContext struct {
 	p    *Processor
 	lost atomic.Bool
 
+	writeMu sync.Mutex    // one checkpoint write at a time, never backwards
+	due     chan struct{} // wakes the automatic checkpoint writer
+
 	mu             sync.Mutex // guards what follows
 	lastHandled    *Event
-	handledSince   int // events handled since the last checkpoint
+	handledSince   int // events handled since the last checkpoint was due
 	lastCheckpoint int64
 	hasCheckpoint  bool
 	checkpointedAt time.Time
@@ -193,13 +196,19 @@ func (pc *PartitionContext) Checkpoint(ctx context.Context, ev *Event) error {
 	if pc.lost.Load() {
 		return ErrOwnershipLost
 	}
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	return pc.checkpointLocked(ctx, ev)
+	return pc.write(ctx, ev)
 }
 
-func (pc *PartitionContext) checkpointLocked(ctx context.Context, ev *Event) error {
-	if pc.hasCheckpoint && ev.SequenceNumber <= pc.lastCheckpoint {
+// write stores a checkpoint at ev unless a later one is already stored.
+// Writes are serialised, and the store is not called with pc.mu held, so
+// that the partition's reading goes on while a checkpoint is written.
+func (pc *PartitionContext) write(ctx context.Context, ev *Event) error {
+	pc.writeMu.Lock()
+	defer pc.writeMu.Unlock()
+	pc.mu.Lock()
+	stale := pc.hasCheckpoint && ev.SequenceNumber <= pc.lastCheckpoint
+	pc.mu.Unlock()
+	if stale {
 		return nil
 	}
 	seq, off := ev.SequenceNumber, ev.Offset
@@ -211,40 +220,73 @@ func (pc *PartitionContext) checkpointLocked(ctx context.Context, ev *Event) err
 	if err := pc.p.store.SetCheckpoint(ctx, cp); err != nil {
 		return err
 	}
+	pc.mu.Lock()
 	pc.lastCheckpoint, pc.hasCheckpoint = seq, true
 	pc.checkpointedAt = time.Now()
-	if pc.lastHandled != nil && pc.lastHandled.SequenceNumber <= seq {
-		pc.handledSince = 0
-	}
+	pc.mu.Unlock()
 	return nil
 }
 
-// handled records a batch the handler returned from, and checkpoints
-// automatically when the options ask for it.
-func (pc *PartitionContext) handled(ctx context.Context, events []*Event) error {
+// autoCheckpoints tells whether the options ask for automatic checkpoints.
+func (p *Processor) autoCheckpoints() bool {
+	return p.opts.CheckpointEvery > 0 || p.opts.CheckpointInterval > 0
+}
+
+// handled records a batch the handler returned from, and wakes the
+// automatic checkpoint writer when a checkpoint is due.
+func (pc *PartitionContext) handled(events []*Event) {
 	pc.mu.Lock()
-	defer pc.mu.Unlock()
 	pc.lastHandled = events[len(events)-1]
 	pc.handledSince += len(events)
 	o := &pc.p.opts
 	due := (o.CheckpointEvery > 0 && pc.handledSince >= o.CheckpointEvery) ||
 		(o.CheckpointInterval > 0 && time.Since(pc.checkpointedAt) >= o.CheckpointInterval)
-	if !due || pc.lost.Load() {
-		return nil
+	if due {
+		pc.handledSince = 0
 	}
-	return pc.checkpointLocked(ctx, pc.lastHandled)
+	pc.mu.Unlock()
+	if due {
+		select {
+		case pc.due <- struct{}{}:
+		default: // a write is already pending; it takes the latest event
+		}
+	}
 }
 
-// checkpointIfDue writes a timed checkpoint of a partition that handled
-// events and then went quiet (CheckpointInterval).
-func (pc *PartitionContext) checkpointIfDue(ctx context.Context) error {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if pc.lastHandled == nil || pc.handledSince == 0 || pc.lost.Load() ||
-		time.Since(pc.checkpointedAt) < pc.p.opts.CheckpointInterval {
-		return nil
+// writeCheckpoints is the automatic checkpoint writer of a partition: it
+// writes the last handled event when handled says a checkpoint is due, and
+// every CheckpointInterval for a partition that went quiet, until ctx ends.
+// A slow store delays checkpoints, never the reading.
+func (pc *PartitionContext) writeCheckpoints(ctx context.Context) {
+	var tick <-chan time.Time
+	if iv := pc.p.opts.CheckpointInterval; iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		tick = t.C
 	}
-	return pc.checkpointLocked(ctx, pc.lastHandled)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-pc.due:
+		case <-tick:
+			pc.mu.Lock()
+			quiet := time.Since(pc.checkpointedAt) >= pc.p.opts.CheckpointInterval
+			pc.mu.Unlock()
+			if !quiet {
+				continue
+			}
+		}
+		pc.mu.Lock()
+		ev := pc.lastHandled
+		pc.mu.Unlock()
+		if ev == nil || pc.lost.Load() {
+			continue
+		}
+		if err := pc.write(ctx, ev); err != nil && ctx.Err() == nil {
+			pc.p.log(ctx, "iothub: automatic checkpoint failed", slogPartition(pc.PartitionID), slogErr(err))
+		}
+	}
 }
 
 // checkpointOnClose records the last event handled when automatic
@@ -253,16 +295,16 @@ func (pc *PartitionContext) checkpointIfDue(ctx context.Context) error {
 // one really was handled; the thief waits an update interval before it
 // reads the checkpoint, so it starts right after it.
 func (pc *PartitionContext) checkpointOnClose(ctx context.Context) error {
-	o := &pc.p.opts
-	if o.CheckpointEvery <= 0 && o.CheckpointInterval <= 0 {
+	if !pc.p.autoCheckpoints() {
 		return nil
 	}
 	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if pc.lastHandled == nil {
+	ev := pc.lastHandled
+	pc.mu.Unlock()
+	if ev == nil {
 		return nil
 	}
-	return pc.checkpointLocked(ctx, pc.lastHandled)
+	return pc.write(ctx, ev)
 }
 
 // Processor reads every partition of a hub's built-in endpoint in one

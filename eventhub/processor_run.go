@@ -200,7 +200,8 @@ func (r *run) ids(m map[string]Ownership) []string {
 // events again.
 func (r *run) start(ctx context.Context, id string, delay time.Duration) {
 	pctx, cancel := context.WithCancel(ctx)
-	pc := &PartitionContext{PartitionID: id, Namespace: r.ns, EventHub: r.eh, ConsumerGroup: r.cg, p: r.p, checkpointedAt: time.Now()}
+	pc := &PartitionContext{PartitionID: id, Namespace: r.ns, EventHub: r.eh, ConsumerGroup: r.cg, p: r.p,
+		checkpointedAt: time.Now(), due: make(chan struct{}, 1)}
 	pm := &pump{pc: pc, cancel: cancel, done: make(chan struct{})}
 	r.pumps[id] = pm
 	go func() {
@@ -281,22 +282,8 @@ func (p *Processor) read(ctx context.Context, pc *PartitionContext, h Handler) (
 		}
 	}
 	p.log(ctx, "iothub: partition opened", slogPartition(pc.PartitionID))
-	if iv := p.opts.CheckpointInterval; iv > 0 {
-		// A partition that goes quiet is still checkpointed in time.
-		go func() {
-			t := time.NewTicker(iv)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					if err := pc.checkpointIfDue(ctx); err != nil && ctx.Err() == nil {
-						p.log(ctx, "iothub: timed checkpoint failed", slogPartition(pc.PartitionID), slogErr(err))
-					}
-				}
-			}
-		}()
+	if p.autoCheckpoints() {
+		go pc.writeCheckpoints(ctx)
 	}
 	for {
 		events, err := rcv.receive(ctx, p.opts.MaxBatchSize, false)
@@ -320,8 +307,6 @@ func (p *Processor) read(ctx context.Context, pc *PartitionContext, h Handler) (
 		}
 		// Handled, even if the partition is closing meanwhile: a final
 		// checkpoint may include the batch.
-		if err := pc.handled(ctx, events); err != nil && ctx.Err() == nil {
-			p.log(ctx, "iothub: automatic checkpoint failed", slogPartition(pc.PartitionID), slogErr(err))
-		}
+		pc.handled(events)
 	}
 }
