@@ -326,8 +326,9 @@ func (c *Conn) readLoop() error {
 	var deadlineSet time.Time
 	for {
 		if idle > 0 {
-			// Refreshing at most every idle/4 keeps the bound within idle*3/4..idle.
-			if now := time.Now(); now.Sub(deadlineSet) > idle/4 {
+			// Refreshing at most every idle/16 keeps the bound within
+			// idle*15/16..idle without a timer update per frame.
+			if now := time.Now(); now.Sub(deadlineSet) > idle/16 {
 				c.mu.Lock()
 				if !c.closeSent {
 					c.nc.SetReadDeadline(now.Add(idle))
