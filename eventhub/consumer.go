@@ -55,6 +55,10 @@ type ConsumerOptions struct {
 // Close it when done.
 type Consumer struct {
 	cred  auth.Credential
+	// ehCred signs for the Event Hub-compatible endpoint: Event Hubs keys
+	// its HMAC with the key's text where IoT Hub decodes it, so a shared
+	// access key credential of the hub is used the Event Hubs way there.
+	ehCred auth.Credential
 	plain bool
 	group string
 	opts  ConsumerOptions
@@ -96,9 +100,11 @@ type endpoint struct {
 //
 // cred must be able to sign for the endpoint's audience,
 // "amqp://<endpoint host>/<entity>": a shared access key credential signs
-// any audience, but a fixed SAS token credential only covers the resource
-// it was issued for, so with the redirect it needs a token whose resource
-// is the endpoint (or use the Event Hub-compatible connection string).
+// any audience (the Event Hubs way for the endpoint, see
+// auth.SharedAccessKeyCredential.EventHubsCredential), but a fixed SAS
+// token credential only covers the resource it was issued for, so with the
+// redirect it needs a token whose resource is the endpoint (or use the
+// Event Hub-compatible connection string).
 func NewConsumer(hostName string, cred auth.Credential, opts *ConsumerOptions) (*Consumer, error) {
 	return newConsumer(hostName, cred, false, opts)
 }
@@ -141,7 +147,7 @@ func newConsumer(hostName string, cred auth.Credential, plain bool, opts *Consum
 	if opts != nil {
 		o = *opts
 	}
-	c := &Consumer{cred: cred, plain: plain, opts: o, group: o.ConsumerGroup}
+	c := &Consumer{cred: cred, ehCred: cred, plain: plain, opts: o, group: o.ConsumerGroup}
 	if c.group == "" {
 		c.group = DefaultConsumerGroup
 	}
@@ -149,6 +155,9 @@ func newConsumer(hostName string, cred auth.Credential, plain bool, opts *Consum
 		c.direct = &endpointAddr{host: hostName, entity: o.EventHub}
 	} else {
 		c.hubHost = hostName
+		if k, ok := cred.(*auth.SharedAccessKeyCredential); ok {
+			c.ehCred = k.EventHubsCredential()
+		}
 	}
 	return c, nil
 }
@@ -218,7 +227,7 @@ func (c *Consumer) endpoint(ctx context.Context) (*endpoint, error) {
 func (c *Consumer) adopt(addr endpointAddr) (*endpoint, error) {
 	conn, err := amqpconn.New(amqpconn.Config{
 		HostName:   addr.host,
-		Credential: c.cred,
+		Credential: c.ehCred,
 		PlainTCP:   c.plain,
 		TLSConfig:  c.opts.TLSConfig,
 		Dial:       c.opts.Dial,
