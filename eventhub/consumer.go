@@ -54,14 +54,14 @@ type ConsumerOptions struct {
 // receivers, and recovers it when it fails. It is safe for concurrent use;
 // Close it when done.
 type Consumer struct {
-	cred  auth.Credential
+	cred auth.Credential
 	// ehCred signs for the Event Hub-compatible endpoint: Event Hubs keys
 	// its HMAC with the key's text where IoT Hub decodes it, so a shared
 	// access key credential of the hub is used the Event Hubs way there.
 	ehCred auth.Credential
-	plain bool
-	group string
-	opts  ConsumerOptions
+	plain  bool
+	group  string
+	opts   ConsumerOptions
 	// hubHost is the IoT Hub host whose redirect names the endpoint; empty
 	// when the consumer was given the endpoint directly.
 	hubHost string
