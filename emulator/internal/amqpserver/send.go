@@ -83,6 +83,15 @@ func (l *OutgoingLink) Send(ctx context.Context, msg *amqp.Message, opts *SendOp
 	if err != nil {
 		return nil, err
 	}
+	return l.SendEncoded(ctx, payload, opts)
+}
+
+// SendEncoded is Send for a message already in its AMQP encoding (the
+// bare message sections, as (*amqp.Message).MarshalBinary writes them), for
+// nodes that store messages encoded and should not decode and encode each
+// again to send it. payload must not be modified afterwards.
+func (l *OutgoingLink) SendEncoded(ctx context.Context, payload []byte, opts *SendOptions) (*OutgoingDelivery, error) {
+	var err error
 	c := l.c
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/Azure/go-amqp"
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver"
 )
 
@@ -257,13 +256,11 @@ func (r *receiver) run(seq int64) {
 			}
 		}
 		for i := range n {
-			msg := new(amqp.Message)
-			if err := msg.UnmarshalBinary(buf[i]); err != nil {
-				r.hub.opts.Logger.Error("eventhubs: stored event does not decode", "partition", r.log.id, "error", err)
-				return
-			}
+			// Stored events are kept encoded, annotations included, and
+			// never change: they go out as they are.
+			payload := buf[i]
 			buf[i] = nil
-			if _, err := r.link.Send(r.ctx, msg, opts); err != nil {
+			if _, err := r.link.SendEncoded(r.ctx, payload, opts); err != nil {
 				return
 			}
 		}
