@@ -267,6 +267,21 @@ func (s *SAS) VerifySignature(key string) bool {
 	if err != nil {
 		return false
 	}
+	return s.verify(k)
+}
+
+// VerifyKeyTextSignature reports whether the token was signed the Event
+// Hubs way, with the key's text (not its base64-decoded bytes) as the HMAC
+// key, as the Event Hubs and Service Bus SDKs sign. Constant time, like
+// VerifySignature.
+func (s *SAS) VerifyKeyTextSignature(key string) bool {
+	if key == "" {
+		return false
+	}
+	return s.verify([]byte(key))
+}
+
+func (s *SAS) verify(k []byte) bool {
 	got, err := base64.StdEncoding.DecodeString(s.Signature)
 	if err != nil {
 		return false

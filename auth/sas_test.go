@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -274,4 +275,18 @@ func TestErrorsUnwrap(t *testing.T) {
 	assert.Equal(t, "se", got.Field)
 	assert.Equal(t, "auth: SAS token field se is missing", inner.Error())
 	assert.Equal(t, "auth: connection string field SharedAccessSignature is not a valid SAS token", outer.Error())
+}
+
+func TestVerifyKeyTextSignature(t *testing.T) {
+	t.Parallel()
+	cred, err := NewSharedAccessKeyCredential("k", "cGFzc3dvcmQ=", &SharedAccessKeyCredentialOptions{SignWithKeyText: true})
+	require.NoError(t, err)
+	tok, err := cred.Token(context.Background(), "sb://ns/hub")
+	require.NoError(t, err)
+	sas, err := ParseSAS(tok.Value)
+	require.NoError(t, err)
+	assert.True(t, sas.VerifyKeyTextSignature("cGFzc3dvcmQ="))
+	assert.False(t, sas.VerifySignature("cGFzc3dvcmQ="), "not the IoT Hub signing")
+	assert.False(t, sas.VerifyKeyTextSignature("b3RoZXI="))
+	assert.False(t, sas.VerifyKeyTextSignature(""))
 }
