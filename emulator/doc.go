@@ -13,7 +13,8 @@
 // (identity registry, bulk operations, modules, twins, direct methods,
 // statistics) with the paths, JSON shapes and api-version of the
 // service's own REST definition, plus the query language (POST
-// /devices/query, paged with x-ms-continuation), and it enforces the hub's rules with the hub's status codes, error codes
+// /devices/query, paged with x-ms-continuation), and it enforces the
+// hub's rules with the hub's status codes, error codes
 // and error bodies: shared access signatures checked on every request
 // against the policies' keys, expiry, audience and rights (401002); id
 // syntax (400004); ETags and If-Match (412001); 409001/409301 for
@@ -23,7 +24,8 @@
 //
 // Everything listens on one TCP port: the first bytes of each connection
 // (after the TLS handshake, when [Options].TLS is set) decide whether it is
-// HTTP or AMQP (and, later, MQTT). With TLS the emulator generates its own
+// HTTP or AMQP (MQTT connections are recognised and closed until an MQTT
+// front end exists). With TLS the emulator generates its own
 // CA; [Emulator.Client] and [Emulator.TLSConfig] trust it and
 // [Emulator.CACertPEM] hands it to other processes. Without TLS the
 // connection strings carry UseDevelopmentEmulator=true, which tells this
@@ -49,10 +51,31 @@
 // and answer {"status":…,"payload":…} with the device's own status;
 // payloads over 128 KB are refused with 413001 MessageTooLarge.
 //
+// The AMQP side serves what the service SDKs use: $cbs put-token (SAS
+// tokens of the policies, and the emulator's own Entra ID tokens), SASL
+// PLAIN in the IoT Hub form, /messages/devicebound with per-device queues
+// and the hub's rules (50 messages, 64 KB, time to live, 10 deliveries),
+// delivery feedback batches, file-upload notifications, and the built-in
+// Event Hub-compatible endpoint: partitions, consumer groups, selector
+// filters, owner levels, $management, and the amqp:link:redirect that
+// sends readers of messages/events there. Simulated devices receive C2D
+// messages ([SimulatedDevice.ReceiveC2D], with Complete, Reject and
+// Abandon), send telemetry ([SimulatedDevice.SendTelemetry]) and upload
+// files ([SimulatedDevice.UploadFile]). [Emulator.EventHubConnectionString]
+// points any Event Hubs client at the endpoint; azeventhubs over TLS needs
+// its TLS ServerName set to "localhost", as the certificate names it.
+//
+// Code written for Microsoft Entra ID is tested with
+// [Emulator.TokenCredential], an azcore.TokenCredential whose tokens carry
+// the given roles (RoleDataContributor, RoleRegistryContributor, …); the
+// emulator accepts them as Bearer on REST and as jwt on CBS and enforces
+// each role's data actions.
+//
 // Tests of retries and error paths use [Emulator.InjectFault] to make the
 // next requests fail (429001 with Retry-After, 503001, …) or slow down, and
 // [Emulator.RequestCount] or [Emulator.Requests] to see what the client
-// sent.
+// sent; [Emulator.DropAMQPConnections], [Emulator.DetachTelemetryReceivers]
+// and [Emulator.LimitTokenLifetime] do the same for AMQP.
 //
 // The emulator keeps everything in memory and forgets it at Close. It has
 // no global state: any number of emulators can run side by side.
