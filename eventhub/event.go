@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/Azure/go-amqp"
+
+	"github.com/iotkit-go/iothub/internal/amqpvalue"
 )
 
 // Event is one telemetry message read from a partition.
@@ -186,30 +188,14 @@ func stringOf(v any) string {
 	}
 }
 
+// toInt64 reads an integer of any AMQP width, or its decimal text (some
+// peers send sequence numbers as strings).
 func toInt64(v any) (int64, bool) {
-	switch v := v.(type) {
-	case int64:
-		return v, true
-	case int32:
-		return int64(v), true
-	case int16:
-		return int64(v), true
-	case int8:
-		return int64(v), true
-	case int:
-		return int64(v), true
-	case uint32:
-		return int64(v), true
-	case uint16:
-		return int64(v), true
-	case uint8:
-		return int64(v), true
-	case uint64:
-		if v <= 1<<63-1 {
-			return int64(v), true
-		}
-	case string:
-		n, err := strconv.ParseInt(v, 10, 64)
+	if n, ok := amqpvalue.Int64(v); ok {
+		return n, true
+	}
+	if s, ok := v.(string); ok {
+		n, err := strconv.ParseInt(s, 10, 64)
 		return n, err == nil
 	}
 	return 0, false

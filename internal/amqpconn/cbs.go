@@ -12,6 +12,7 @@ import (
 
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/auth"
+	"github.com/iotkit-go/iothub/internal/amqpvalue"
 )
 
 // cbsLinks is the request/response pair on $cbs of one connection.
@@ -159,17 +160,8 @@ func (c *Conn) put(ctx context.Context, g *generation, audience string, tok auth
 }
 
 func statusCode(v any) int {
-	switch n := v.(type) {
-	case int32:
-		return int(n)
-	case int64:
-		return int(n)
-	case int:
-		return n
-	case uint32:
-		return int(n)
-	}
-	return 0
+	n, _ := amqpvalue.Int64(v)
+	return int(n)
 }
 
 func cbsError(code int, desc string) error {

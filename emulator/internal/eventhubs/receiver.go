@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver"
+	"github.com/iotkit-go/iothub/internal/amqpvalue"
 )
 
 // Attach properties Event Hubs clients send on partition receivers.
@@ -87,7 +88,7 @@ func (h *Hub) attachReceiver(l *amqpserver.OutgoingLink) error {
 		}
 	}
 	if v, ok := l.Property(EpochProperty); ok {
-		e, ok := toInt64(v)
+		e, ok := amqpvalue.Int64(v)
 		if !ok {
 			return &amqpserver.Error{Condition: CondArgumentError, Description: fmt.Sprintf("The %s attach property must be an integer, not %T.", EpochProperty, v)}
 		}
@@ -318,30 +319,4 @@ func startOf(l *amqpserver.OutgoingLink) (startPosition, error) {
 func notFound(addr string) *amqpserver.Error {
 	return &amqpserver.Error{Condition: amqpserver.CondNotFound,
 		Description: fmt.Sprintf("The messaging entity '%s' could not be found.", addr)}
-}
-
-func toInt64(v any) (int64, bool) {
-	switch v := v.(type) {
-	case int64:
-		return v, true
-	case int32:
-		return int64(v), true
-	case int16:
-		return int64(v), true
-	case int8:
-		return int64(v), true
-	case int:
-		return int64(v), true
-	case uint32:
-		return int64(v), true
-	case uint16:
-		return int64(v), true
-	case uint8:
-		return int64(v), true
-	case uint64:
-		if v <= 1<<63-1 {
-			return int64(v), true
-		}
-	}
-	return 0, false
 }
