@@ -1,22 +1,24 @@
 package bench
 
-// The M8 three-way comparison of telemetry consumers: the same 200,000
-// 1 KB events, over 4 partitions of the emulator's built-in endpoint, read
-// by
+// The M8 three-way comparison of telemetry consumers, BenchmarkTelemetryReaders:
+// the same 200,000 1 KB events, over 4 partitions of one emulator's
+// built-in endpoint, read in the same run by
 //
-//   - BenchmarkAzeventhubsProcessor: the official Event Hubs SDK's
-//     Processor, checkpointing every 1,000 events per partition;
-//   - BenchmarkBareAMQPReceiver: one go-amqp receiver per partition, no
-//     processor, no checkpoints: the ceiling any client can reach;
-//   - our eventhub.Processor, whose benchmark is to be added here
-//     (BenchmarkEventhubProcessor), same events, same checkpoint rule.
+//   - ours: this SDK's eventhub.Processor, checkpointing every 1,000 events
+//     per partition;
+//   - azeventhubs: the official Event Hubs SDK's Processor, same checkpoint
+//     rule;
+//   - bare-go-amqp: one go-amqp receiver per partition, no processor, no
+//     checkpoints: the floor of what a client built on go-amqp costs.
 //
-// Each reports events/s and allocs/event. Client and emulator share the
-// process, so allocs/event counts the emulator's allocations as well: the
-// emulator's share is the same for every client, the differences are the
-// clients'. Run with
+// Each reports events/s and allocs/event. The readers take turns on one
+// hub, and each -count round starts with a different one, so that drift
+// of the machine (other load, CPU frequency) spreads over all three.
+// Client and emulator share the process, so allocs/event counts the
+// emulator's allocations as well: the emulator's share is the same for
+// every client, the differences are the clients'. Run with
 //
-//	cd bench && go test -run '^$' -bench . -benchtime 1x
+//	cd bench && go test -run '^$' -bench TelemetryReaders -benchtime 1x -count 5
 //
 // (-short reads 20,000 events instead).
 
@@ -34,6 +36,8 @@ import (
 
 	"github.com/iotkit-go/iothub/auth"
 	"github.com/iotkit-go/iothub/emulator"
+	"github.com/iotkit-go/iothub/eventhub"
+	"github.com/iotkit-go/iothub/eventhub/checkpoints"
 )
 
 const (
@@ -44,6 +48,33 @@ const (
 	benchDevices         = 64
 	benchCheckpointEvery = 1_000
 )
+
+// telemetryReader reads every event of the hub once, from the earliest.
+type telemetryReader struct {
+	name string
+	read func(ctx context.Context, h *benchHub) error
+}
+
+var telemetryReaders = []telemetryReader{
+	{"ours", readWithOurProcessor},
+	{"azeventhubs", readWithAzeventhubs},
+	{"bare-go-amqp", readWithBareReceivers},
+}
+
+// readerRound makes each -count round of BenchmarkTelemetryReaders start
+// with the next reader.
+var readerRound atomic.Int64
+
+func BenchmarkTelemetryReaders(b *testing.B) {
+	h := newBenchHub(b)
+	first := int(readerRound.Add(1)-1) % len(telemetryReaders)
+	for i := range telemetryReaders {
+		r := telemetryReaders[(first+i)%len(telemetryReaders)]
+		b.Run(r.name, func(b *testing.B) {
+			h.measure(b, func(ctx context.Context) error { return r.read(ctx, h) })
+		})
+	}
+}
 
 // benchHub is an emulator holding the benchmark's events.
 type benchHub struct {
@@ -136,137 +167,161 @@ func (c *counter) add(k int) {
 	}
 }
 
-// BenchmarkAzeventhubsProcessor reads every event with azeventhubs'
-// Processor (greedy balancing, one owner), checkpointing each partition
-// every 1,000 events into an in-memory store.
-func BenchmarkAzeventhubsProcessor(b *testing.B) {
-	h := newBenchHub(b)
-	h.measure(b, func(ctx context.Context) error {
-		cc, err := azeventhubs.NewConsumerClientFromConnectionString(h.e.EventHubConnectionString(), "", azeventhubs.DefaultConsumerGroup, nil)
-		if err != nil {
-			return err
-		}
-		defer cc.Close(context.Background())
-		p, err := azeventhubs.NewProcessor(cc, newMemoryCheckpointStore(), &azeventhubs.ProcessorOptions{
-			LoadBalancingStrategy: azeventhubs.ProcessorStrategyGreedy,
-			UpdateInterval:        time.Second,
-			StartPositions:        azeventhubs.StartPositions{Default: azeventhubs.StartPosition{Earliest: ptr(true)}},
-		})
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		c := &counter{want: int64(h.events), cancel: cancel}
-		runDone := make(chan error, 1)
-		go func() { runDone <- p.Run(ctx) }()
-		var wg sync.WaitGroup
-		var firstErr atomic.Pointer[error]
-		for {
-			pc := p.NextPartitionClient(ctx)
-			if pc == nil {
-				break
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer pc.Close(context.Background())
-				sinceCheckpoint := 0
-				for ctx.Err() == nil {
-					evs, err := pc.ReceiveEvents(ctx, 100, nil)
-					if len(evs) > 0 {
-						c.add(len(evs))
-						sinceCheckpoint += len(evs)
-						if sinceCheckpoint >= benchCheckpointEvery {
-							sinceCheckpoint = 0
-							if err := pc.UpdateCheckpoint(ctx, evs[len(evs)-1], nil); err != nil && ctx.Err() == nil {
-								firstErr.CompareAndSwap(nil, &err)
-								cancel()
-							}
-						}
-					}
-					if err != nil && ctx.Err() == nil {
-						firstErr.CompareAndSwap(nil, &err)
-						cancel()
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		<-runDone
-		if errp := firstErr.Load(); errp != nil {
-			return *errp
-		}
-		if got := c.n.Load(); got < c.want {
-			return fmt.Errorf("read %d of %d events before the deadline", got, c.want)
-		}
-		return nil
+// readWithOurProcessor reads every event with this SDK's Processor (greedy
+// balancing, one owner), checkpointing each partition every 1,000 events
+// into an in-memory store.
+func readWithOurProcessor(ctx context.Context, h *benchHub) error {
+	consumer, err := eventhub.NewConsumerFromConnectionString(h.e.EventHubConnectionString(), nil)
+	if err != nil {
+		return err
+	}
+	defer consumer.Close(context.Background())
+	p, err := eventhub.NewProcessor(consumer, checkpoints.NewMemoryStore(), &eventhub.ProcessorOptions{
+		Strategy:        eventhub.StrategyGreedy,
+		UpdateInterval:  time.Second,
+		CheckpointEvery: benchCheckpointEvery,
 	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := &counter{want: int64(h.events), cancel: cancel}
+	err = p.Run(ctx, eventhub.HandlerFunc(func(_ context.Context, _ *eventhub.PartitionContext, events []*eventhub.Event) error {
+		c.add(len(events))
+		return nil
+	}))
+	if got := c.n.Load(); got < c.want {
+		return fmt.Errorf("read %d of %d events: %v", got, c.want, err)
+	}
+	return nil
 }
 
-// BenchmarkBareAMQPReceiver reads every event with one go-amqp receiver
-// per partition on one connection (credit 300, azeventhubs' default
-// prefetch), from the earliest event: no processor, no checkpoints.
-func BenchmarkBareAMQPReceiver(b *testing.B) {
-	h := newBenchHub(b)
-	owner, ok := policyNamed(h.e, "iothubowner")
-	if !ok {
-		b.Fatal("no iothubowner policy")
+// readWithAzeventhubs reads every event with azeventhubs' Processor
+// (greedy balancing, one owner), checkpointing each partition every 1,000
+// events into an in-memory store.
+func readWithAzeventhubs(ctx context.Context, h *benchHub) error {
+	cc, err := azeventhubs.NewConsumerClientFromConnectionString(h.e.EventHubConnectionString(), "", azeventhubs.DefaultConsumerGroup, nil)
+	if err != nil {
+		return err
 	}
-	h.measure(b, func(ctx context.Context) error {
-		password, err := auth.SignSAS(h.e.HostName(), owner.Name, owner.PrimaryKey, time.Now().Add(time.Hour))
-		if err != nil {
-			return err
+	defer cc.Close(context.Background())
+	p, err := azeventhubs.NewProcessor(cc, newMemoryCheckpointStore(), &azeventhubs.ProcessorOptions{
+		LoadBalancingStrategy: azeventhubs.ProcessorStrategyGreedy,
+		UpdateInterval:        time.Second,
+		StartPositions:        azeventhubs.StartPositions{Default: azeventhubs.StartPosition{Earliest: ptr(true)}},
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := &counter{want: int64(h.events), cancel: cancel}
+	runDone := make(chan error, 1)
+	go func() { runDone <- p.Run(ctx) }()
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for {
+		pc := p.NextPartitionClient(ctx)
+		if pc == nil {
+			break
 		}
-		conn, err := amqp.Dial(ctx, "amqp://"+h.e.HostName(), &amqp.ConnOptions{
-			SASLType: amqp.SASLTypePlain(owner.Name+"@sas.root."+h.e.HubName(), password),
-		})
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		sess, err := conn.NewSession(ctx, nil)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		c := &counter{want: int64(h.events), cancel: cancel}
-		var wg sync.WaitGroup
-		var firstErr atomic.Pointer[error]
-		for _, pid := range h.e.PartitionIDs() {
-			r, err := sess.NewReceiver(ctx, h.e.HubName()+"/ConsumerGroups/$Default/Partitions/"+pid, &amqp.ReceiverOptions{
-				SettlementMode: amqp.ReceiverSettleModeFirst.Ptr(),
-				Credit:         300,
-				Filters:        []amqp.LinkFilter{amqp.NewSelectorFilter("amqp.annotation.x-opt-offset > '-1'")},
-			})
-			if err != nil {
-				return err
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					if _, err := r.Receive(ctx, nil); err != nil {
-						if ctx.Err() == nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pc.Close(context.Background())
+			sinceCheckpoint := 0
+			for ctx.Err() == nil {
+				evs, err := pc.ReceiveEvents(ctx, 100, nil)
+				if len(evs) > 0 {
+					c.add(len(evs))
+					sinceCheckpoint += len(evs)
+					if sinceCheckpoint >= benchCheckpointEvery {
+						sinceCheckpoint = 0
+						if err := pc.UpdateCheckpoint(ctx, evs[len(evs)-1], nil); err != nil && ctx.Err() == nil {
 							firstErr.CompareAndSwap(nil, &err)
 							cancel()
 						}
-						return
 					}
-					c.add(1)
 				}
-			}()
-		}
-		wg.Wait()
-		if errp := firstErr.Load(); errp != nil {
-			return *errp
-		}
-		if got := c.n.Load(); got < c.want {
-			return fmt.Errorf("read %d of %d events before the deadline", got, c.want)
-		}
-		return nil
+				if err != nil && ctx.Err() == nil {
+					firstErr.CompareAndSwap(nil, &err)
+					cancel()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	<-runDone
+	if errp := firstErr.Load(); errp != nil {
+		return *errp
+	}
+	if got := c.n.Load(); got < c.want {
+		return fmt.Errorf("read %d of %d events before the deadline", got, c.want)
+	}
+	return nil
+}
+
+// readWithBareReceivers reads every event with one go-amqp receiver per
+// partition on one connection (credit 300, azeventhubs' default
+// prefetch), from the earliest event: no processor, no checkpoints.
+func readWithBareReceivers(ctx context.Context, h *benchHub) error {
+	owner, ok := policyNamed(h.e, "iothubowner")
+	if !ok {
+		return fmt.Errorf("no iothubowner policy")
+	}
+	password, err := auth.SignSAS(h.e.HostName(), owner.Name, owner.PrimaryKey, time.Now().Add(time.Hour))
+	if err != nil {
+		return err
+	}
+	conn, err := amqp.Dial(ctx, "amqp://"+h.e.HostName(), &amqp.ConnOptions{
+		SASLType: amqp.SASLTypePlain(owner.Name+"@sas.root."+h.e.HubName(), password),
 	})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sess, err := conn.NewSession(ctx, nil)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := &counter{want: int64(h.events), cancel: cancel}
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for _, pid := range h.e.PartitionIDs() {
+		r, err := sess.NewReceiver(ctx, h.e.HubName()+"/ConsumerGroups/$Default/Partitions/"+pid, &amqp.ReceiverOptions{
+			SettlementMode: amqp.ReceiverSettleModeFirst.Ptr(),
+			Credit:         300,
+			Filters:        []amqp.LinkFilter{amqp.NewSelectorFilter("amqp.annotation.x-opt-offset > '-1'")},
+		})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := r.Receive(ctx, nil); err != nil {
+					if ctx.Err() == nil {
+						firstErr.CompareAndSwap(nil, &err)
+						cancel()
+					}
+					return
+				}
+				c.add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if errp := firstErr.Load(); errp != nil {
+		return *errp
+	}
+	if got := c.n.Load(); got < c.want {
+		return fmt.Errorf("read %d of %d events before the deadline", got, c.want)
+	}
+	return nil
 }
 
 func policyNamed(e *emulator.Emulator, name string) (emulator.Policy, bool) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -46,12 +47,26 @@ type ConsumerOptions struct {
 	// Logger receives debug records (redirects, recoveries); never tokens.
 	// Default: none.
 	Logger *slog.Logger
+	// Connections is the most AMQP connections the consumer opens to the
+	// endpoint. Each partition receiver joins the connection with the
+	// fewest receivers, and a connection is dialled when its first receiver
+	// attaches, so a consumer with one receiver holds one connection. One
+	// connection is read by one goroutine and served as one stream, which
+	// caps the events per second it carries whatever the cores; receivers
+	// on separate connections decode in parallel. Properties and
+	// PartitionProperties use the first connection.
+	// Default: GOMAXPROCS, at most 8.
+	Connections int
 }
 
+// maxDefaultConnections bounds the default ConsumerOptions.Connections:
+// beyond that, more connections add load on the service more than speed.
+const maxDefaultConnections = 8
+
 // Consumer reads the telemetry of one hub in one consumer group: hub and
-// partition properties, and partition receivers. It holds one AMQP
-// connection to the Event Hub-compatible endpoint, shared by all its
-// receivers, and recovers it when it fails. It is safe for concurrent use;
+// partition properties, and partition receivers. It holds up to
+// ConsumerOptions.Connections AMQP connections to the Event Hub-compatible
+// endpoint, which its receivers share, and recovers each when it fails. It is safe for concurrent use;
 // Close it when done.
 type Consumer struct {
 	cred auth.Credential
@@ -70,6 +85,7 @@ type Consumer struct {
 	mu        sync.Mutex
 	ep        *endpoint
 	closed    bool
+	receivers []int      // open receivers per connection slot
 	resolveMu sync.Mutex // one redirect lookup at a time
 	mgmt      managementLinks
 }
@@ -80,10 +96,11 @@ type endpointAddr struct {
 	entity string
 }
 
-// endpoint is a resolved address and its connection.
+// endpoint is a resolved address and its connections, one per slot,
+// dialled on first use.
 type endpoint struct {
 	endpointAddr
-	conn     *amqpconn.Conn
+	conns    []*amqpconn.Conn
 	audience string
 	// dialFailures counts consecutive failed dials; a redirected endpoint
 	// that cannot be reached is looked up again.
@@ -147,7 +164,13 @@ func newConsumer(hostName string, cred auth.Credential, plain bool, opts *Consum
 	if opts != nil {
 		o = *opts
 	}
-	c := &Consumer{cred: cred, ehCred: cred, plain: plain, opts: o, group: o.ConsumerGroup}
+	if o.Connections < 0 {
+		return nil, fmt.Errorf("iothub: ConsumerOptions.Connections is %d; want 0 (the default) or more", o.Connections)
+	}
+	if o.Connections == 0 {
+		o.Connections = min(runtime.GOMAXPROCS(0), maxDefaultConnections)
+	}
+	c := &Consumer{cred: cred, ehCred: cred, plain: plain, opts: o, group: o.ConsumerGroup, receivers: make([]int, o.Connections)}
 	if c.group == "" {
 		c.group = DefaultConsumerGroup
 	}
@@ -177,7 +200,7 @@ func (c *Consumer) EventHub(ctx context.Context) (namespace, eventHub string, er
 	return ep.host, ep.entity, nil
 }
 
-// Close closes the consumer's connection. Receivers fail with an error;
+// Close closes the consumer's connections. Receivers fail with an error;
 // later calls fail with ErrClosed.
 func (c *Consumer) Close(ctx context.Context) error {
 	c.mu.Lock()
@@ -186,9 +209,40 @@ func (c *Consumer) Close(ctx context.Context) error {
 	c.ep = nil
 	c.mu.Unlock()
 	if ep != nil {
-		return ep.conn.Close()
+		return ep.close()
 	}
 	return nil
+}
+
+// close closes the endpoint's connections.
+func (ep *endpoint) close() error {
+	var errs []error
+	for _, conn := range ep.conns {
+		errs = append(errs, conn.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// acquireSlot returns the connection slot with the fewest receivers, for a
+// new receiver.
+func (c *Consumer) acquireSlot() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	best := 0
+	for i, n := range c.receivers {
+		if n < c.receivers[best] {
+			best = i
+		}
+	}
+	c.receivers[best]++
+	return best
+}
+
+// releaseSlot gives back a slot taken by acquireSlot.
+func (c *Consumer) releaseSlot(slot int) {
+	c.mu.Lock()
+	c.receivers[slot]--
+	c.mu.Unlock()
 }
 
 // ErrClosed is returned by calls on a closed Consumer or receiver.
@@ -223,29 +277,34 @@ func (c *Consumer) endpoint(ctx context.Context) (*endpoint, error) {
 	return c.adopt(*addr)
 }
 
-// adopt makes addr the current endpoint, with a new connection.
+// adopt makes addr the current endpoint, with new connections (dialled
+// when first used).
 func (c *Consumer) adopt(addr endpointAddr) (*endpoint, error) {
-	conn, err := amqpconn.New(amqpconn.Config{
-		HostName:   addr.host,
-		Credential: c.ehCred,
-		PlainTCP:   c.plain,
-		TLSConfig:  c.opts.TLSConfig,
-		Dial:       c.opts.Dial,
-		Retry:      c.opts.Retry,
-		Logger:     c.opts.Logger,
-	})
-	if err != nil {
-		return nil, err
+	ep := &endpoint{endpointAddr: addr, audience: entityAudience(addr)}
+	for range c.opts.Connections {
+		conn, err := amqpconn.New(amqpconn.Config{
+			HostName:   addr.host,
+			Credential: c.ehCred,
+			PlainTCP:   c.plain,
+			TLSConfig:  c.opts.TLSConfig,
+			Dial:       c.opts.Dial,
+			Retry:      c.opts.Retry,
+			Logger:     c.opts.Logger,
+		})
+		if err != nil {
+			_ = ep.close()
+			return nil, err
+		}
+		ep.conns = append(ep.conns, conn)
 	}
-	ep := &endpoint{endpointAddr: addr, conn: conn, audience: entityAudience(addr)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		_ = conn.Close()
+		_ = ep.close()
 		return nil, ErrClosed
 	}
 	if old := c.ep; old != nil {
-		_ = old.conn.Close()
+		_ = old.close()
 	}
 	c.ep = ep
 	return ep, nil
@@ -275,7 +334,7 @@ func (c *Consumer) forget(ep *endpoint) {
 	c.ep = nil
 	c.mu.Unlock()
 	c.log(context.Background(), "iothub: Event Hub-compatible endpoint forgotten; the redirect will be resolved again", slog.String("host", ep.host))
-	_ = ep.conn.Close()
+	_ = ep.close()
 }
 
 // redirectProbe is the address attached on the IoT Hub to learn where the
@@ -393,33 +452,53 @@ func redirectTarget(err error) (*endpointAddr, bool) {
 	return &endpointAddr{host: host, entity: entity}, true
 }
 
-// session opens a session on the endpoint's live connection, after putting
-// the entity's token on it.
-func (c *Consumer) session(ctx context.Context) (*amqp.Session, *endpoint, amqpconn.Link, error) {
+// connRef names the connection a session was opened on, so that a failure
+// seen on the session resets that connection and no other.
+type connRef struct {
+	ep   *endpoint
+	conn *amqpconn.Conn
+	gen  uint64
+}
+
+// reset drops the connection if it is still the generation the session
+// was opened on.
+func (r connRef) reset() {
+	if r.conn != nil {
+		r.conn.Reset(r.gen)
+	}
+}
+
+// session opens a session on the live connection of the given slot, after
+// putting the entity's token on it. The returned connRef is set as soon
+// as the endpoint is known, even with an error.
+func (c *Consumer) session(ctx context.Context, slot int) (*amqp.Session, connRef, error) {
 	ep, err := c.endpoint(ctx)
 	if err != nil {
-		return nil, nil, amqpconn.Link{}, err
+		return nil, connRef{}, err
 	}
-	l, err := ep.conn.Get(ctx)
+	conn := ep.conns[slot%len(ep.conns)]
+	ref := connRef{ep: ep, conn: conn}
+	l, err := conn.Get(ctx)
 	if err != nil {
 		c.noteDialFailure(ep, err)
-		return nil, ep, l, err
+		return nil, ref, err
 	}
+	ref.gen = l.Generation
 	c.mu.Lock()
 	ep.dialFailures = 0
 	c.mu.Unlock()
-	if err := ep.conn.Claim(ctx, l, ep.audience); err != nil {
+	if err := conn.Claim(ctx, l, ep.audience); err != nil {
 		if amqpconn.Classify(err) == amqpconn.RecreateConn {
-			ep.conn.Reset(l.Generation)
+			ref.reset()
 		}
-		return nil, ep, l, err
+		return nil, ref, err
 	}
 	s, err := l.Conn.NewSession(ctx, nil)
 	if err != nil {
-		ep.conn.Reset(l.Generation)
-		return nil, ep, l, err
+		ref.reset()
+		return nil, ref, err
 	}
-	return s, ep, l, nil
+	return s, ref, nil
 }
 
 // noteDialFailure forgets a redirected endpoint that failed to answer

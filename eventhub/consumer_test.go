@@ -3,8 +3,11 @@ package eventhub_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -316,4 +319,42 @@ func replaceKey(cs string) string {
 		end++
 	}
 	return cs[:j] + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" + cs[end:]
+}
+
+// TestConsumerSpreadsReceiversOverConnections: receivers join the
+// connection with the fewest receivers, and connections are dialled only
+// when a receiver needs one.
+func TestConsumerSpreadsReceiversOverConnections(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, 4)
+	h.sendAll(t, 5)
+	for _, tc := range []struct{ connections, receivers, dials int }{
+		{connections: 2, receivers: 4, dials: 2},
+		{connections: 1, receivers: 4, dials: 1},
+		{connections: 8, receivers: 3, dials: 3},
+	} {
+		t.Run(fmt.Sprintf("%d connections %d receivers", tc.connections, tc.receivers), func(t *testing.T) {
+			ctx := timeout(t, 20*time.Second)
+			var dials atomic.Int32
+			var d net.Dialer
+			c := newConsumer(t, h.EventHubConnectionString(), &eventhub.ConsumerOptions{
+				Connections: tc.connections,
+				Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					dials.Add(1)
+					return d.DialContext(ctx, network, addr)
+				},
+			})
+			for p := range tc.receivers {
+				r, err := c.NewPartitionReceiver(strconv.Itoa(p), &eventhub.ReceiverOptions{StartPosition: eventhub.StartPosition{Earliest: true}})
+				require.NoError(t, err)
+				defer r.Close(ctx)
+				checkSequence(t, receiveN(t, ctx, r, 5), 0)
+			}
+			_, err := c.Properties(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, int32(tc.dials), dials.Load(), "connections dialled")
+		})
+	}
+	_, err := eventhub.NewConsumerFromConnectionString(h.EventHubConnectionString(), &eventhub.ConsumerOptions{Connections: -1})
+	require.ErrorContains(t, err, "Connections is -1")
 }

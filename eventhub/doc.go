@@ -9,9 +9,12 @@
 // endpoint's host and entity — remembers the answer, and asks again when the
 // endpoint stops answering (a failover or migration moves it). It also
 // accepts the endpoint's Event Hub-compatible connection string
-// (Endpoint=sb://…;EntityPath=…) and then connects directly. One AMQP
-// connection serves all the consumer's receivers and is re-established
-// after failures.
+// (Endpoint=sb://…;EntityPath=…) and then connects directly. Its receivers
+// share a few AMQP connections, one per core up to 8
+// (ConsumerOptions.Connections), each dialled when a receiver first needs
+// it and re-established after failures: go-amqp reads a connection in one
+// goroutine, so a busy reader of several partitions that put them all on
+// one connection would use one core whatever the machine has.
 //
 // A [PartitionReceiver] reads one partition from a [StartPosition]. When its
 // link or connection fails it attaches again after the last event it handed

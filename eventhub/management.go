@@ -46,8 +46,7 @@ type PartitionProperties struct {
 // connection generation.
 type managementLinks struct {
 	mu      sync.Mutex // one request at a time; properties are rare
-	ep      *endpoint
-	gen     uint64
+	ref     connRef
 	session *amqp.Session
 	sender  *amqp.Sender
 	recv    *amqp.Receiver
@@ -111,7 +110,7 @@ func (c *Consumer) manage(ctx context.Context, typ, partition string) (map[strin
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		ep, gen := c.mgmt.drop()
+		ref := c.mgmt.drop()
 		var he *iothub.Error
 		if errors.As(err, &he) {
 			if !iothub.IsRetriable(he) {
@@ -120,12 +119,12 @@ func (c *Consumer) manage(ctx context.Context, typ, partition string) (map[strin
 		} else {
 			act := amqpconn.Classify(err)
 			switch {
-			case condition(err) == amqp.ErrCondLinkRedirect && ep != nil:
-				c.forget(ep) // the endpoint moved: ask the hub again
+			case condition(err) == amqp.ErrCondLinkRedirect && ref.ep != nil:
+				c.forget(ref.ep) // the endpoint moved: ask the hub again
 			case act == amqpconn.Fatal:
 				return nil, linkError(err)
-			case act == amqpconn.RecreateConn && ep != nil:
-				ep.conn.Reset(gen)
+			case act == amqpconn.RecreateConn:
+				ref.reset()
 			}
 		}
 		if attempt >= c.maxRetries() {
@@ -142,7 +141,8 @@ func (c *Consumer) manageOnce(ctx context.Context, typ, partition string) (map[s
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.sender == nil {
-		s, ep, l, err := c.session(ctx)
+		s, ref, err := c.session(ctx, 0)
+		m.ref = ref
 		if err != nil {
 			return nil, err
 		}
@@ -157,11 +157,11 @@ func (c *Consumer) manageOnce(ctx context.Context, typ, partition string) (map[s
 			closeQuietly(s.Close)
 			return nil, err
 		}
-		m.ep, m.gen, m.session, m.sender, m.recv, m.replyTo = ep, l.Generation, s, sender, recv, replyTo
+		m.session, m.sender, m.recv, m.replyTo = s, sender, recv, replyTo
 	}
 	m.next++
 	id := m.replyTo + "-" + strconv.FormatUint(m.next, 10)
-	props := map[string]any{"operation": "READ", "name": m.ep.entity, "type": typ}
+	props := map[string]any{"operation": "READ", "name": m.ref.ep.entity, "type": typ}
 	if partition != "" {
 		props["partition"] = partition
 	}
@@ -204,16 +204,16 @@ func (c *Consumer) manageOnce(ctx context.Context, typ, partition string) (map[s
 }
 
 // drop forgets the management links (after a failure) and returns the
-// endpoint they were on.
-func (m *managementLinks) drop() (*endpoint, uint64) {
+// connection they were on.
+func (m *managementLinks) drop() connRef {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ep, gen := m.ep, m.gen
+	ref := m.ref
 	if m.session != nil {
 		go closeQuietly(m.session.Close)
 	}
-	m.session, m.sender, m.recv = nil, nil, nil
-	return ep, gen
+	m.session, m.sender, m.recv, m.ref = nil, nil, nil, connRef{}
+	return ref
 }
 
 func managementError(code int, desc string) error {

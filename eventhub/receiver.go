@@ -99,16 +99,19 @@ type PartitionReceiver struct {
 	lost     error      // ownership lost: sticky
 	failures int
 
+	slot int // the consumer's connection slot, held until Close
+
 	mu     sync.Mutex // guards the link and closed
 	sess   *amqp.Session
 	link   *amqp.Receiver
-	ep     *endpoint
-	gen    uint64
+	ref    connRef // the connection of the link
 	closed bool
 }
 
 // NewPartitionReceiver returns a receiver of the partition partitionID. It
-// attaches on the first Receive.
+// attaches on the first Receive, on the consumer's connection with the
+// fewest receivers. Close it when done, so that its connection slot is
+// given back.
 func (c *Consumer) NewPartitionReceiver(partitionID string, opts *ReceiverOptions) (*PartitionReceiver, error) {
 	if partitionID == "" {
 		return nil, errors.New("iothub: partition id is empty")
@@ -121,7 +124,7 @@ func (c *Consumer) NewPartitionReceiver(partitionID string, opts *ReceiverOption
 		o.Prefetch = DefaultPrefetch
 	}
 	o.Prefetch = min(o.Prefetch, 5000)
-	r := &PartitionReceiver{c: c, id: partitionID, start: o.StartPosition, prefetch: int32(o.Prefetch), name: "iothub-go-" + randomName()}
+	r := &PartitionReceiver{c: c, id: partitionID, start: o.StartPosition, prefetch: int32(o.Prefetch), name: "iothub-go-" + randomName(), slot: c.acquireSlot()}
 	if o.OwnerLevel != nil {
 		lvl := *o.OwnerLevel
 		r.ownerLevel = &lvl
@@ -215,9 +218,9 @@ func (r *PartitionReceiver) attach(ctx context.Context) (*amqp.Receiver, error) 
 	}
 	r.mu.Unlock()
 
-	s, ep, l, err := r.c.session(ctx)
+	s, ref, err := r.c.session(ctx, r.slot)
 	r.mu.Lock()
-	r.ep, r.gen = ep, l.Generation
+	r.ref = ref
 	r.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -231,7 +234,7 @@ func (r *PartitionReceiver) attach(ctx context.Context) (*amqp.Receiver, error) 
 	if r.ownerLevel != nil {
 		props["com.microsoft:epoch"] = *r.ownerLevel
 	}
-	address := ep.entity + "/ConsumerGroups/" + r.c.group + "/Partitions/" + r.id
+	address := ref.ep.entity + "/ConsumerGroups/" + r.c.group + "/Partitions/" + r.id
 	link, err := s.NewReceiver(ctx, address, &amqp.ReceiverOptions{
 		Credit:                    r.prefetch,
 		SettlementMode:            amqp.ReceiverSettleModeFirst.Ptr(),
@@ -260,7 +263,7 @@ func (r *PartitionReceiver) attach(ctx context.Context) (*amqp.Receiver, error) 
 // (the first retry is immediate) so that the next attach can succeed.
 func (r *PartitionReceiver) recover(ctx context.Context, err error) error {
 	r.mu.Lock()
-	sess, ep, gen, closed := r.sess, r.ep, r.gen, r.closed
+	sess, ref, closed := r.sess, r.ref, r.closed
 	r.sess, r.link = nil, nil
 	r.mu.Unlock()
 	if sess != nil {
@@ -276,12 +279,12 @@ func (r *PartitionReceiver) recover(ctx context.Context, err error) error {
 		}
 	} else {
 		switch act := amqpconn.Classify(err); {
-		case condition(err) == amqp.ErrCondLinkRedirect && ep != nil:
-			r.c.forget(ep) // the endpoint moved: ask the hub again
+		case condition(err) == amqp.ErrCondLinkRedirect && ref.ep != nil:
+			r.c.forget(ref.ep) // the endpoint moved: ask the hub again
 		case act == amqpconn.Fatal:
 			return linkError(err)
-		case act == amqpconn.RecreateConn && ep != nil:
-			ep.conn.Reset(gen)
+		case act == amqpconn.RecreateConn:
+			ref.reset()
 		}
 	}
 	r.failures++
@@ -307,6 +310,7 @@ func (r *PartitionReceiver) Close(ctx context.Context) error {
 	sess := r.sess
 	r.sess, r.link = nil, nil
 	r.mu.Unlock()
+	r.c.releaseSlot(r.slot)
 	if sess != nil {
 		return sess.Close(ctx)
 	}
