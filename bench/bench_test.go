@@ -58,7 +58,10 @@ type telemetryReader struct {
 var telemetryReaders = []telemetryReader{
 	{"ours", readWithOurProcessor},
 	{"azeventhubs", readWithAzeventhubs},
-	{"bare-go-amqp", readWithBareReceivers},
+	{"bare-go-amqp", func(ctx context.Context, h *benchHub) error { return readWithBareReceivers(ctx, h, 1) }},
+	{"bare-go-amqp-our-connections", func(ctx context.Context, h *benchHub) error {
+		return readWithBareReceivers(ctx, h, min(runtime.GOMAXPROCS(0), 8, benchPartitions))
+	}},
 }
 
 // readerRound makes each -count round of BenchmarkTelemetryReaders start
@@ -263,9 +266,13 @@ func readWithAzeventhubs(ctx context.Context, h *benchHub) error {
 }
 
 // readWithBareReceivers reads every event with one go-amqp receiver per
-// partition on one connection (credit 300, azeventhubs' default
-// prefetch), from the earliest event: no processor, no checkpoints.
-func readWithBareReceivers(ctx context.Context, h *benchHub) error {
+// partition (credit 300, azeventhubs' default prefetch), from the earliest
+// event: no processor, no checkpoints. The receivers are spread over
+// connections connections, one session each, as ours spreads them: one
+// is what azeventhubs does, the plain baseline; GOMAXPROCS (here at most
+// the 4 partitions) is what our Consumer does by default, the baseline
+// for how much our Processor adds on the same layout.
+func readWithBareReceivers(ctx context.Context, h *benchHub, connections int) error {
 	owner, ok := policyNamed(h.e, "iothubowner")
 	if !ok {
 		return fmt.Errorf("no iothubowner policy")
@@ -274,24 +281,26 @@ func readWithBareReceivers(ctx context.Context, h *benchHub) error {
 	if err != nil {
 		return err
 	}
-	conn, err := amqp.Dial(ctx, "amqp://"+h.e.HostName(), &amqp.ConnOptions{
-		SASLType: amqp.SASLTypePlain(owner.Name+"@sas.root."+h.e.HubName(), password),
-	})
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	sess, err := conn.NewSession(ctx, nil)
-	if err != nil {
-		return err
+	sessions := make([]*amqp.Session, connections)
+	for i := range sessions {
+		conn, err := amqp.Dial(ctx, "amqp://"+h.e.HostName(), &amqp.ConnOptions{
+			SASLType: amqp.SASLTypePlain(owner.Name+"@sas.root."+h.e.HubName(), password),
+		})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if sessions[i], err = conn.NewSession(ctx, nil); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c := &counter{want: int64(h.events), cancel: cancel}
 	var wg sync.WaitGroup
 	var firstErr atomic.Pointer[error]
-	for _, pid := range h.e.PartitionIDs() {
-		r, err := sess.NewReceiver(ctx, h.e.HubName()+"/ConsumerGroups/$Default/Partitions/"+pid, &amqp.ReceiverOptions{
+	for i, pid := range h.e.PartitionIDs() {
+		r, err := sessions[i%connections].NewReceiver(ctx, h.e.HubName()+"/ConsumerGroups/$Default/Partitions/"+pid, &amqp.ReceiverOptions{
 			SettlementMode: amqp.ReceiverSettleModeFirst.Ptr(),
 			Credit:         300,
 			Filters:        []amqp.LinkFilter{amqp.NewSelectorFilter("amqp.annotation.x-opt-offset > '-1'")},

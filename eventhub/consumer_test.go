@@ -181,10 +181,10 @@ func TestEventFields(t *testing.T) {
 	assert.Equal(t, "0", ev.Offset)
 	assert.WithinDuration(t, time.Now(), ev.EnqueuedTime, time.Minute)
 	assert.Equal(t, map[string]any{"alert": "high"}, ev.Properties)
-	assert.Equal(t, "Telemetry", ev.SystemProperties["iothub-message-source"])
-	assert.Equal(t, "m1", ev.SystemProperties["message-id"])
-	assert.Contains(t, ev.SystemProperties, "iothub-connection-auth-method")
-	assert.Contains(t, ev.SystemProperties, "iothub-enqueuedtime")
+	assert.Equal(t, "Telemetry", ev.SystemProperties()["iothub-message-source"])
+	assert.Equal(t, "m1", ev.SystemProperties()["message-id"])
+	assert.Contains(t, ev.SystemProperties(), "iothub-connection-auth-method")
+	assert.Contains(t, ev.SystemProperties(), "iothub-enqueuedtime")
 }
 
 // checkSequence asserts that events are exactly from..from+len-1.

@@ -26,14 +26,6 @@ type Event struct {
 	// types the wire carried (string, int64, float64, bool, time.Time,
 	// []byte, amqp.UUID, nested maps and lists…).
 	Properties map[string]any
-	// SystemProperties are the message annotations the hub and the
-	// endpoint added (x-opt-offset, iothub-connection-device-id,
-	// iothub-enqueuedtime…) and the message's standard properties under
-	// their AMQP names (message-id, correlation-id, content-type,
-	// content-encoding, user-id, to, subject, reply-to, absolute-expiry-time,
-	// creation-time, group-id, group-sequence, reply-to-group-id), each
-	// with its wire type.
-	SystemProperties map[string]any
 
 	// DeviceID is the id of the device that sent the message
 	// (iothub-connection-device-id).
@@ -54,6 +46,9 @@ type Event struct {
 	SequenceNumber int64
 	// PartitionID is the partition the event was read from.
 	PartitionID string
+
+	// msg is the message as received, read by SystemProperties.
+	msg *amqp.Message
 }
 
 // System property names the typed fields come from.
@@ -96,17 +91,8 @@ func newEvent(m *amqp.Message, partitionID string) *Event {
 			e.Body = append(e.Body, d...)
 		}
 	}
-	n := len(m.Annotations)
-	if m.Properties != nil {
-		n += 4
-	}
-	e.SystemProperties = make(map[string]any, n)
 	for k, v := range m.Annotations {
-		key, ok := k.(string)
-		if !ok {
-			key = fmt.Sprint(k)
-		}
-		e.SystemProperties[key] = v
+		key, _ := k.(string)
 		switch key {
 		case annotationOffset:
 			e.Offset = stringOf(v)
@@ -121,42 +107,81 @@ func newEvent(m *amqp.Message, partitionID string) *Event {
 		}
 	}
 	if p := m.Properties; p != nil {
-		sp := e.SystemProperties
 		if p.MessageID != nil {
-			sp["message-id"] = p.MessageID
 			e.MessageID = stringOf(p.MessageID)
 		}
 		if p.CorrelationID != nil {
-			sp["correlation-id"] = p.CorrelationID
 			e.CorrelationID = stringOf(p.CorrelationID)
 		}
 		if p.ContentType != nil {
-			sp["content-type"] = *p.ContentType
 			e.ContentType = *p.ContentType
 		}
 		if p.ContentEncoding != nil {
-			sp["content-encoding"] = *p.ContentEncoding
 			e.ContentEncoding = *p.ContentEncoding
 		}
-		if p.UserID != nil {
-			sp["user-id"] = p.UserID
-		}
-		putString(sp, "to", p.To)
-		putString(sp, "subject", p.Subject)
-		putString(sp, "reply-to", p.ReplyTo)
-		putString(sp, "group-id", p.GroupID)
-		putString(sp, "reply-to-group-id", p.ReplyToGroupID)
-		if p.AbsoluteExpiryTime != nil {
-			sp["absolute-expiry-time"] = *p.AbsoluteExpiryTime
-		}
-		if p.CreationTime != nil {
-			sp["creation-time"] = *p.CreationTime
-		}
-		if p.GroupSequence != nil {
-			sp["group-sequence"] = *p.GroupSequence
-		}
 	}
+	e.msg = m
 	return e
+}
+
+// SystemProperties returns the message annotations the hub and the
+// endpoint added (x-opt-offset, iothub-connection-device-id,
+// iothub-enqueuedtime…) and the message's standard properties under their
+// AMQP names (message-id, correlation-id, content-type, content-encoding,
+// user-id, to, subject, reply-to, absolute-expiry-time, creation-time,
+// group-id, group-sequence, reply-to-group-id), each with its wire type.
+// An annotation whose key is not a string is keyed by its text.
+//
+// The typed fields (Offset, DeviceID, MessageID…) hold what most readers
+// need; this map is built on each call, so that reading them costs
+// nothing, and the caller may keep or change it.
+func (e *Event) SystemProperties() map[string]any {
+	m := e.msg
+	if m == nil {
+		return map[string]any{}
+	}
+	n := len(m.Annotations)
+	if m.Properties != nil {
+		n += 4
+	}
+	sp := make(map[string]any, n)
+	for k, v := range m.Annotations {
+		key, ok := k.(string)
+		if !ok {
+			key = fmt.Sprint(k)
+		}
+		sp[key] = v
+	}
+	p := m.Properties
+	if p == nil {
+		return sp
+	}
+	if p.MessageID != nil {
+		sp["message-id"] = p.MessageID
+	}
+	if p.CorrelationID != nil {
+		sp["correlation-id"] = p.CorrelationID
+	}
+	if p.UserID != nil {
+		sp["user-id"] = p.UserID
+	}
+	putString(sp, "content-type", p.ContentType)
+	putString(sp, "content-encoding", p.ContentEncoding)
+	putString(sp, "to", p.To)
+	putString(sp, "subject", p.Subject)
+	putString(sp, "reply-to", p.ReplyTo)
+	putString(sp, "group-id", p.GroupID)
+	putString(sp, "reply-to-group-id", p.ReplyToGroupID)
+	if p.AbsoluteExpiryTime != nil {
+		sp["absolute-expiry-time"] = *p.AbsoluteExpiryTime
+	}
+	if p.CreationTime != nil {
+		sp["creation-time"] = *p.CreationTime
+	}
+	if p.GroupSequence != nil {
+		sp["group-sequence"] = *p.GroupSequence
+	}
+	return sp
 }
 
 func putString(m map[string]any, k string, v *string) {

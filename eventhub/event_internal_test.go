@@ -36,13 +36,23 @@ func TestNewEventKeepsWireTypes(t *testing.T) {
 	assert.Equal(t, "abcd", string(ev.Body))
 	assert.Equal(t, uuid.String(), ev.MessageID)
 	assert.Equal(t, "42", ev.CorrelationID)
-	assert.Equal(t, uuid, ev.SystemProperties["message-id"])
-	assert.Equal(t, uint64(42), ev.SystemProperties["correlation-id"])
+	assert.Equal(t, uuid, ev.SystemProperties()["message-id"])
+	assert.Equal(t, uint64(42), ev.SystemProperties()["correlation-id"])
 	assert.Equal(t, "12345", ev.Offset)
 	assert.Equal(t, int64(9), ev.SequenceNumber)
 	assert.True(t, now.Equal(ev.EnqueuedTime))
 	assert.Equal(t, "d1", ev.DeviceID)
-	assert.Equal(t, "numeric key", ev.SystemProperties["77"])
+	assert.Equal(t, "numeric key", ev.SystemProperties()["77"])
+	sp := ev.SystemProperties()
+	assert.Equal(t, map[string]any{
+		"x-opt-offset": int64(12345), "x-opt-sequence-number": int32(9), "x-opt-enqueued-time": now,
+		"iothub-connection-device-id": "d1", "77": "numeric key",
+		"message-id": uuid, "correlation-id": uint64(42), "content-type": ct, "content-encoding": ce,
+		"user-id": []byte{0xff, 0x00}, "creation-time": now,
+	}, normalizeTimes(sp))
+	sp["x-opt-offset"] = "changed"
+	assert.Equal(t, int64(12345), ev.SystemProperties()["x-opt-offset"], "each call builds a new map")
+	assert.Empty(t, (&Event{}).SystemProperties(), "an Event built by hand has none")
 	assert.Equal(t, "3", ev.PartitionID)
 	for k, v := range m.ApplicationProperties {
 		if tv, ok := v.(time.Time); ok {
@@ -80,7 +90,7 @@ func FuzzNewEvent(f *testing.F) {
 		if !unmarshal(&m, data) {
 			return
 		}
-		_ = newEvent(&m, "0")
+		_ = newEvent(&m, "0").SystemProperties()
 	})
 }
 
@@ -95,4 +105,15 @@ func unmarshal(m *amqp.Message, data []byte) (ok bool) {
 		}
 	}()
 	return m.UnmarshalBinary(data) == nil
+}
+
+// normalizeTimes puts every time.Time of m in UTC with no monotonic
+// reading, so that assert.Equal compares instants.
+func normalizeTimes(m map[string]any) map[string]any {
+	for k, v := range m {
+		if t, ok := v.(time.Time); ok {
+			m[k] = t.UTC().Round(0)
+		}
+	}
+	return m
 }
