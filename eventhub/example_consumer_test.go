@@ -70,11 +70,12 @@ func ExampleConsumer_NewPartitionReceiver() {
 			log.Fatal(err)
 		}
 		for _, ev := range events {
-			fmt.Println(ev.SequenceNumber, ev.DeviceID, ev.ContentType, ev.Properties["unit"], string(ev.Body))
+			source := ev.SystemProperties()["iothub-message-source"]
+			fmt.Println(ev.SequenceNumber, ev.DeviceID, source, ev.ContentType, ev.Properties["unit"], string(ev.Body))
 		}
 	}
 	// Output:
 	// partitions: [0 1 2 3]
-	// 0 thermostat-1 application/json C {"temperature":20.5}
-	// 1 thermostat-1 application/json C {"temperature":21.0}
+	// 0 thermostat-1 Telemetry application/json C {"temperature":20.5}
+	// 1 thermostat-1 Telemetry application/json C {"temperature":21.0}
 }
