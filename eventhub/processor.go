@@ -70,10 +70,18 @@ type ProcessorOptions struct {
 	// partition.
 	// Default: 300.
 	Prefetch int
-	// MaxBatchSize is the most events handed to one ProcessEvents call; a
-	// call gets what has arrived, without waiting to fill the batch.
+	// MaxBatchSize is the most events handed to one ProcessEvents call.
 	// Default: 100.
 	MaxBatchSize int
+	// MaxWaitTime is how long the Processor waits for a batch to fill once
+	// its first event has arrived: ProcessEvents is called when
+	// MaxBatchSize events are in hand or MaxWaitTime has passed since the
+	// first, whichever comes first. Larger batches suit handlers that pay
+	// per call (a database write, an upload); events wait up to MaxWaitTime
+	// longer. Zero hands over what has arrived at once, without waiting;
+	// either way ProcessEvents never gets an empty batch.
+	// Default: 0.
+	MaxWaitTime time.Duration
 	// CheckpointEvery makes the Processor checkpoint a partition itself
 	// after every CheckpointEvery events the handler returned from, and
 	// when the partition is closed on shutdown or handed over. Zero leaves
@@ -350,6 +358,9 @@ func NewProcessor(consumer *Consumer, store CheckpointStore, opts *ProcessorOpti
 	}
 	if o.MaxBatchSize <= 0 {
 		o.MaxBatchSize = 100
+	}
+	if o.MaxWaitTime < 0 {
+		return nil, fmt.Errorf("iothub: ProcessorOptions.MaxWaitTime is %s; want 0 (no wait) or more", o.MaxWaitTime)
 	}
 	if o.OwnerID == "" {
 		o.OwnerID = "iothub-go-" + randomName()

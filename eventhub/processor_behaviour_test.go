@@ -256,3 +256,78 @@ func TestProcessorCrashExpiry(t *testing.T) {
 	s.mu.Unlock()
 	pa.cancel()
 }
+
+// TestProcessorMaxWaitTime: with MaxWaitTime, a batch is handed over when
+// it is full or MaxWaitTime after its first event, never sooner; shutting
+// down does not wait for a batch to fill.
+func TestProcessorMaxWaitTime(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, 1)
+	ctx := timeout(t, 60*time.Second)
+	const wait = 3 * time.Second
+	type batch struct {
+		size int
+		at   time.Time
+	}
+	batches := make(chan batch, 100)
+	handler := eventhub.HandlerFunc(func(_ context.Context, _ *eventhub.PartitionContext, evs []*eventhub.Event) error {
+		batches <- batch{len(evs), time.Now()}
+		return nil
+	})
+	rp := startProcessor(t, h, checkpoints.NewMemoryStore(), &eventhub.ProcessorOptions{MaxBatchSize: 10, MaxWaitTime: wait}, handler)
+	next := func() batch {
+		select {
+		case b := <-batches:
+			return b
+		case <-ctx.Done():
+			t.Fatal("no batch")
+			return batch{}
+		}
+	}
+
+	// A lone event waits MaxWaitTime for company.
+	sent := time.Now()
+	h.send(t, 0, 1)
+	b := next()
+	assert.Equal(t, 1, b.size)
+	assert.GreaterOrEqual(t, b.at.Sub(sent), wait, "handed over before MaxWaitTime")
+
+	// Events trickling in fill one batch, handed over as soon as it is full.
+	for range 10 {
+		h.send(t, 0, 1)
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.Equal(t, 10, next().size)
+
+	// A partial batch goes out after MaxWaitTime.
+	sent = time.Now()
+	h.send(t, 0, 3)
+	b = next()
+	assert.Equal(t, 3, b.size)
+	assert.GreaterOrEqual(t, b.at.Sub(sent), wait)
+
+	// Stopping while a batch fills returns without waiting it out, and
+	// without handing the partial batch to the handler.
+	h.send(t, 0, 1)
+	time.Sleep(300 * time.Millisecond)
+	stopped := time.Now()
+	rp.stop(t)
+	assert.Less(t, time.Since(stopped), wait, "Run waited for the batch to fill")
+	select {
+	case b := <-batches:
+		t.Fatalf("a batch of %d was handed over during shutdown", b.size)
+	default:
+	}
+}
+
+func TestProcessorOptionErrors(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, 1)
+	c := newConsumer(t, h.ConnectionString(), nil)
+	_, err := eventhub.NewProcessor(c, checkpoints.NewMemoryStore(), &eventhub.ProcessorOptions{MaxWaitTime: -time.Second})
+	require.ErrorContains(t, err, "MaxWaitTime is -1s")
+	_, err = eventhub.NewProcessor(c, nil, nil)
+	require.Error(t, err)
+	_, err = eventhub.NewProcessor(c, checkpoints.NewMemoryStore(), &eventhub.ProcessorOptions{UpdateInterval: time.Minute, PartitionExpiration: time.Second})
+	require.ErrorContains(t, err, "PartitionExpiration must be at least UpdateInterval")
+}

@@ -286,7 +286,7 @@ func (p *Processor) read(ctx context.Context, pc *PartitionContext, h Handler) (
 		go pc.writeCheckpoints(ctx)
 	}
 	for {
-		events, err := rcv.receive(ctx, p.opts.MaxBatchSize, false)
+		events, err := rcv.receive(ctx, p.opts.MaxBatchSize, false, p.opts.MaxWaitTime)
 		if ctx.Err() != nil {
 			// Events in hand are not handed out: nothing is checkpointed
 			// past what the handler finished.

@@ -140,12 +140,13 @@ func (r *PartitionReceiver) PartitionID() string { return r.id }
 // error; with none it returns ctx's error. A failure met while holding
 // events is returned by the next call.
 func (r *PartitionReceiver) Receive(ctx context.Context, max int) ([]*Event, error) {
-	return r.receive(ctx, max, true)
+	return r.receive(ctx, max, true, 0)
 }
 
-// receive returns up to max events; with wait false it returns as soon as
-// it has one and nothing more is already prefetched.
-func (r *PartitionReceiver) receive(ctx context.Context, max int, wait bool) ([]*Event, error) {
+// receive returns up to max events. With wait false it returns as soon as
+// it has one and nothing more is already prefetched, or, with linger > 0,
+// once linger has passed since the first event arrived.
+func (r *PartitionReceiver) receive(ctx context.Context, max int, wait bool, linger time.Duration) ([]*Event, error) {
 	if max <= 0 {
 		return nil, errors.New("iothub: Receive needs max > 0")
 	}
@@ -185,7 +186,16 @@ func (r *PartitionReceiver) receive(ctx context.Context, max int, wait bool) ([]
 		var m *amqp.Message
 		if len(events) > 0 && !wait {
 			if m = link.Prefetched(); m == nil {
-				return events, nil
+				if linger <= 0 {
+					return events, nil
+				}
+				// Wait for the batch to fill until linger has passed;
+				// the deadline ending the wait returns what is in hand.
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, linger)
+				defer cancel()
+				wait = true
+				continue
 			}
 		} else if m, err = link.Receive(ctx, nil); err != nil {
 			if ctx.Err() != nil {
