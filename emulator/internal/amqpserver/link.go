@@ -35,8 +35,9 @@ type Link struct {
 	cancel context.CancelFunc
 
 	// Guarded by c.mu.
-	respProps map[Symbol]any
-	attached  bool // our attach went out
+	respProps   map[Symbol]any
+	respOffered []Symbol
+	attached    bool // our attach went out
 	// detachAfterAttach is set when the node detached during its callback.
 	detachAfterAttach *Error
 	detachSent        bool
@@ -105,6 +106,30 @@ func (l *Link) Properties() map[Symbol]any { return l.attach.Properties }
 func (l *Link) Property(key string) (any, bool) {
 	v, ok := l.attach.Properties[Symbol(key)]
 	return v, ok
+}
+
+// Desires reports whether the client listed capability among the
+// desired-capabilities of its attach, as Event Hubs clients ask for
+// com.microsoft:enable-receiver-runtime-metric.
+func (l *Link) Desires(capability string) bool {
+	for _, c := range l.attach.DesiredCapabilities {
+		if string(c) == capability {
+			return true
+		}
+	}
+	return false
+}
+
+// SetOfferedCapabilities sets the offered-capabilities of the attach sent
+// back to the client, telling it which of its desired capabilities the
+// link supports. It only has effect while the node's attach callback runs.
+func (l *Link) SetOfferedCapabilities(capabilities ...string) {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	l.respOffered = make([]Symbol, len(capabilities))
+	for i, c := range capabilities {
+		l.respOffered[i] = Symbol(c)
+	}
 }
 
 // Filter returns the value of the source filter registered under key (for
@@ -272,6 +297,9 @@ func (s *session) onAttach(a *encoding.Attach) error {
 		SndSettleMode: a.SndSettleMode,
 		RcvSettleMode: a.RcvSettleMode,
 		Properties:    l.respProps,
+	}
+	if refusal == nil {
+		resp.OfferedCapabilities = l.respOffered
 	}
 	if refusal != nil {
 		// A refused attach carries no terminus on our side, then a detach with the reason.

@@ -358,3 +358,26 @@ func TestFlowEcho(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) { tt.want(t, f) })
 	}
 }
+
+// TestCapabilities: a node sees the capabilities the client desires and
+// offers back the ones it supports in its attach.
+func TestCapabilities(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	desires := make(chan [2]bool, 1)
+	require.NoError(t, ts.Handle("p", &Node{Outgoing: func(l *OutgoingLink) error {
+		desires <- [2]bool{l.Desires("com.microsoft:enable-receiver-runtime-metric"), l.Desires("unknown")}
+		l.SetOfferedCapabilities("com.microsoft:enable-receiver-runtime-metric")
+		return nil
+	}}))
+	rc := ts.raw(t)
+	rc.open(&encoding.Open{ContainerID: "raw"})
+	rc.frame(0, 0, &encoding.Begin{IncomingWindow: 100, OutgoingWindow: 100, HandleMax: 10}, nil)
+	rc.readFrame()
+	rc.frame(0, 0, &encoding.Attach{Name: "r", Handle: 0, Role: encoding.RoleReceiver, Source: &encoding.Source{Address: "p"},
+		DesiredCapabilities: []encoding.Symbol{"com.microsoft:enable-receiver-runtime-metric"}}, nil)
+	att, ok := rc.readFrame().(*encoding.Attach)
+	require.True(t, ok)
+	assert.Equal(t, [2]bool{true, false}, <-desires)
+	assert.Equal(t, []encoding.Symbol{"com.microsoft:enable-receiver-runtime-metric"}, att.OfferedCapabilities)
+}

@@ -19,6 +19,10 @@ const (
 	EpochProperty = "com.microsoft:epoch"
 	// ReceiverNameProperty names the receiver in the errors about it.
 	ReceiverNameProperty = "com.microsoft:receiver-name"
+	// RuntimeMetricCapability, among a receiver's desired capabilities,
+	// asks for the partition's last enqueued event with every event, in
+	// delivery annotations (see withRuntimeInfo).
+	RuntimeMetricCapability = "com.microsoft:enable-receiver-runtime-metric"
 )
 
 // MaxPlainReceivers is how many receivers without an epoch Event Hubs lets
@@ -46,6 +50,8 @@ type receiver struct {
 	name     string
 	epoch    int64
 	hasEpoch bool
+	// runtimeInfo: the client asked for RuntimeMetricCapability.
+	runtimeInfo bool
 
 	ctx    context.Context // ends with the link, the hub or a kick
 	cancel context.CancelFunc
@@ -93,6 +99,10 @@ func (h *Hub) attachReceiver(l *amqpserver.OutgoingLink) error {
 			return &amqpserver.Error{Condition: CondArgumentError, Description: fmt.Sprintf("The %s attach property must be an integer, not %T.", EpochProperty, v)}
 		}
 		r.epoch, r.hasEpoch = e, true
+	}
+	if l.Desires(RuntimeMetricCapability) {
+		r.runtimeInfo = true
+		l.SetOfferedCapabilities(RuntimeMetricCapability)
 	}
 	r.ctx, r.cancel = context.WithCancel(l.Context())
 
@@ -256,11 +266,19 @@ func (r *receiver) run(seq int64) {
 				return
 			}
 		}
+		var info []byte
+		if r.runtimeInfo {
+			now := r.hub.opts.Now()
+			info = runtimeInfoSection(r.log.info(now), now)
+		}
 		for i := range n {
 			// Stored events are kept encoded, annotations included, and
 			// never change: they go out as they are.
 			payload := buf[i]
 			buf[i] = nil
+			if info != nil {
+				payload = withRuntimeInfo(payload, info)
+			}
 			if _, err := r.link.SendEncoded(r.ctx, payload, opts); err != nil {
 				return
 			}
