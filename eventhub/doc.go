@@ -20,7 +20,9 @@
 // link or connection fails it attaches again after the last event it handed
 // out, so a caller sees each event once, in order. With an owner level it is
 // the partition's exclusive reader, and a newer reader's takeover ends it
-// with [ErrOwnershipLost].
+// with [ErrOwnershipLost]. With ReceiverOptions.TrackLastEnqueued the
+// service sends where the partition ends along with the events, and
+// [PartitionReceiver.LastEnqueued] tells how far behind the reader is.
 //
 // # Processor
 //

@@ -73,6 +73,34 @@ func TestNewEventKeepsWireTypes(t *testing.T) {
 	assert.Equal(t, map[string]any{"t": 21.5}, ev.Value)
 }
 
+func TestLastEnqueuedOfWireTypes(t *testing.T) {
+	at := time.UnixMilli(1_700_000_000_000).UTC()
+	for name, tc := range map[string]struct {
+		da   amqp.Annotations
+		want LastEnqueued
+		ok   bool
+	}{
+		"none":              {nil, LastEnqueued{}, false},
+		"no sequence":       {amqp.Annotations{deliveryLastOffset: "5"}, LastEnqueued{}, false},
+		"unreadable number": {amqp.Annotations{deliveryLastSequenceNumber: "x"}, LastEnqueued{}, false},
+		"service types": {amqp.Annotations{
+			deliveryLastSequenceNumber: int64(12), deliveryLastOffset: "4096",
+			deliveryLastEnqueuedTime: at, deliveryRuntimeInfoRetrievedAt: at.Add(time.Second),
+		}, LastEnqueued{12, "4096", at, at.Add(time.Second)}, true},
+		"narrow and text types": {amqp.Annotations{
+			deliveryLastSequenceNumber: "12", deliveryLastOffset: int64(4096),
+			deliveryLastEnqueuedTime: at.UnixMilli(), deliveryRuntimeInfoRetrievedAt: int64(0),
+		}, LastEnqueued{12, "4096", at, time.UnixMilli(0).UTC()}, true},
+		"int32": {amqp.Annotations{deliveryLastSequenceNumber: int32(3)}, LastEnqueued{SequenceNumber: 3}, true},
+	} {
+		got, ok := lastEnqueuedOf(&amqp.Message{DeliveryAnnotations: tc.da})
+		assert.Equal(t, tc.ok, ok, name)
+		assert.Equal(t, tc.want, got, name)
+	}
+	_, ok := lastEnqueuedOf(nil)
+	assert.False(t, ok)
+}
+
 // FuzzNewEvent: whatever a peer sends that go-amqp decodes, newEvent
 // decodes without panicking.
 func FuzzNewEvent(f *testing.F) {
@@ -80,6 +108,7 @@ func FuzzNewEvent(f *testing.F) {
 		{Data: [][]byte{[]byte("x")}, Annotations: amqp.Annotations{"x-opt-offset": "1", "x-opt-sequence-number": int64(1)}},
 		{Value: "text", Properties: &amqp.MessageProperties{MessageID: []byte{1, 2}}},
 		{Sequence: [][]any{{int32(1)}}, ApplicationProperties: map[string]any{"a": []any{nil}}},
+		{Data: [][]byte{nil}, DeliveryAnnotations: amqp.Annotations{deliveryLastSequenceNumber: int64(1), deliveryLastEnqueuedTime: int64(5)}},
 	} {
 		data, err := m.MarshalBinary()
 		require.NoError(f, err)
@@ -91,6 +120,7 @@ func FuzzNewEvent(f *testing.F) {
 			return
 		}
 		_ = newEvent(&m, "0").SystemProperties()
+		_, _ = lastEnqueuedOf(&m)
 	})
 }
 

@@ -79,3 +79,51 @@ func ExampleConsumer_NewPartitionReceiver() {
 	// 0 thermostat-1 Telemetry application/json C {"temperature":20.5}
 	// 1 thermostat-1 Telemetry application/json C {"temperature":21.0}
 }
+
+// Tell how far behind a reader is: with TrackLastEnqueued, every batch
+// brings where the partition ends, with no extra request.
+func ExamplePartitionReceiver_LastEnqueued() {
+	ctx := context.Background()
+	hub, err := emulator.Start(ctx, &emulator.Options{Partitions: 1, Devices: []emulator.DeviceSeed{{DeviceID: "meter-1"}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer hub.Close()
+	meter, _ := hub.Device("meter-1")
+	if err := meter.Connect(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer meter.Disconnect()
+	for range 5 {
+		if err := meter.SendTelemetry(ctx, []byte(`{"kWh":1.5}`), nil); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	consumer, err := eventhub.NewConsumerFromConnectionString(hub.ConnectionString(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer consumer.Close(ctx)
+	receiver, err := consumer.NewPartitionReceiver("0", &eventhub.ReceiverOptions{
+		StartPosition:     eventhub.StartPosition{Earliest: true},
+		TrackLastEnqueued: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer receiver.Close(ctx)
+
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	events, err := receiver.Receive(rctx, 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	last := events[len(events)-1]
+	if le, ok := receiver.LastEnqueued(); ok {
+		fmt.Printf("read up to sequence number %d; the partition ends at %d: %d events behind\n", last.SequenceNumber, le.SequenceNumber, le.Lag(last))
+	}
+	// Output:
+	// read up to sequence number 1; the partition ends at 4: 3 events behind
+}

@@ -93,6 +93,12 @@ type ProcessorOptions struct {
 	// CheckpointEvery). Zero: no timed checkpoints.
 	// Default: 0.
 	CheckpointInterval time.Duration
+	// TrackLastEnqueued makes each partition's receiver ask for where the
+	// partition ends with every event (ReceiverOptions.TrackLastEnqueued),
+	// which PartitionContext.LastEnqueued reports, so a handler can tell
+	// how far behind it is.
+	// Default: false.
+	TrackLastEnqueued bool
 	// OwnerID identifies this Processor in ownership records.
 	// Default: a random id.
 	OwnerID string
@@ -179,6 +185,7 @@ type PartitionContext struct {
 	Start StartPosition
 
 	p    *Processor
+	rcv  *PartitionReceiver // set before the handler sees the context
 	lost atomic.Bool
 
 	writeMu sync.Mutex    // one checkpoint write at a time, never backwards
@@ -190,6 +197,17 @@ type PartitionContext struct {
 	lastCheckpoint int64
 	hasCheckpoint  bool
 	checkpointedAt time.Time
+}
+
+// LastEnqueued returns the partition's newest event as the service last
+// reported it, and false until it has (always false without
+// ProcessorOptions.TrackLastEnqueued). LastEnqueued().Lag(ev) is how many
+// events the partition held after ev.
+func (pc *PartitionContext) LastEnqueued() (LastEnqueued, bool) {
+	if pc.rcv == nil {
+		return LastEnqueued{}, false
+	}
+	return pc.rcv.LastEnqueued()
 }
 
 // Checkpoint records that ev, and every event of the partition before it,

@@ -269,10 +269,11 @@ func (p *Processor) read(ctx context.Context, pc *PartitionContext, h Handler) (
 		}
 	}
 	zero := int64(0)
-	rcv, err := p.c.NewPartitionReceiver(pc.PartitionID, &ReceiverOptions{StartPosition: pc.Start, OwnerLevel: &zero, Prefetch: p.opts.Prefetch})
+	rcv, err := p.c.NewPartitionReceiver(pc.PartitionID, &ReceiverOptions{StartPosition: pc.Start, OwnerLevel: &zero, Prefetch: p.opts.Prefetch, TrackLastEnqueued: p.opts.TrackLastEnqueued})
 	if err != nil {
 		return CloseReasonError, err, false
 	}
+	pc.rcv = rcv
 	// Detaching waits for the service's answer; the partition is free for
 	// the next owner as soon as the handover is recorded, so do not wait.
 	defer func() { go closeQuietly(rcv.Close) }()
