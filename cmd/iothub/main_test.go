@@ -342,4 +342,22 @@ func TestMonitorCommand(t *testing.T) {
 	r = cli(t, cs, "", "monitor", "--from", "yesterday")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "--from")
+
+	// --lag: each line says how many events its partition held after it.
+	r = cli(t, cs, "", "monitor", "--lag", "--count", "9")
+	require.Equal(t, 0, r.code, r.stderr)
+	lags := map[string][]float64{} // per partition, in order
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var ev map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &ev))
+		require.Contains(t, ev, "lag", line)
+		p := ev["partition"].(string)
+		lags[p] = append(lags[p], ev["lag"].(float64))
+	}
+	for p, l := range lags {
+		assert.Equal(t, float64(0), l[len(l)-1], "partition %s: the newest event has nothing after it, %v", p, l)
+		for i := 1; i < len(l); i++ {
+			assert.Equal(t, l[i-1]-1, l[i], "partition %s: %v", p, l)
+		}
+	}
 }

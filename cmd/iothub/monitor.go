@@ -17,16 +17,18 @@ import (
 
 // eventLine is how monitor prints an event.
 type eventLine struct {
-	DeviceID       string          `json:"deviceId"`
-	ModuleID       string          `json:"moduleId,omitempty"`
-	Partition      string          `json:"partition"`
-	SequenceNumber int64           `json:"sequenceNumber"`
-	Offset         string          `json:"offset"`
-	EnqueuedTime   time.Time       `json:"enqueuedTime"`
-	MessageID      string          `json:"messageId,omitempty"`
-	ContentType    string          `json:"contentType,omitempty"`
-	Properties     map[string]any  `json:"properties,omitempty"`
-	Body           json.RawMessage `json:"body"`
+	DeviceID       string         `json:"deviceId"`
+	ModuleID       string         `json:"moduleId,omitempty"`
+	Partition      string         `json:"partition"`
+	SequenceNumber int64          `json:"sequenceNumber"`
+	Offset         string         `json:"offset"`
+	EnqueuedTime   time.Time      `json:"enqueuedTime"`
+	MessageID      string         `json:"messageId,omitempty"`
+	ContentType    string         `json:"contentType,omitempty"`
+	Properties     map[string]any `json:"properties,omitempty"`
+	// Lag is how many events the partition held after this one (--lag).
+	Lag  *int64          `json:"lag,omitempty"`
+	Body json.RawMessage `json:"body"`
 }
 
 func toLine(ev *eventhub.Event) eventLine {
@@ -58,12 +60,14 @@ func parseFrom(s string) (eventhub.StartPosition, error) {
 func monitorCommand(g *globals) *cobra.Command {
 	var group, from, dir string
 	var count int
+	var lag bool
 	cmd := &cobra.Command{
 		Use:   "monitor",
 		Short: "Print device telemetry as JSON Lines, from every partition",
 		Long: `Read device-to-cloud messages from the hub's built-in endpoint and print one JSON
 object a line. With --checkpoint-dir it records its progress there and a later run
-resumes where it stopped (several monitors sharing the directory share the partitions).`,
+resumes where it stopped (several monitors sharing the directory share the partitions).
+With --lag each line also says how many events its partition held after it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cs, err := g.connString()
@@ -86,8 +90,9 @@ resumes where it stopped (several monitors sharing the directory share the parti
 				}
 			}
 			proc, err := eventhub.NewProcessor(consumer, store, &eventhub.ProcessorOptions{
-				StartPositions: eventhub.StartPositions{Default: start},
-				UpdateInterval: 2 * time.Second,
+				StartPositions:    eventhub.StartPositions{Default: start},
+				UpdateInterval:    2 * time.Second,
+				TrackLastEnqueued: lag,
 			})
 			if err != nil {
 				return err
@@ -99,11 +104,17 @@ resumes where it stopped (several monitors sharing the directory share the parti
 			err = proc.Run(ctx, eventhub.HandlerFunc(func(ctx context.Context, pc *eventhub.PartitionContext, events []*eventhub.Event) error {
 				mu.Lock()
 				var last *eventhub.Event // the last event printed: what may be checkpointed
+				le, known := pc.LastEnqueued()
 				for _, ev := range events {
 					if count > 0 && printed >= count {
 						break
 					}
-					if err := g.emitLine(toLine(ev)); err != nil {
+					line := toLine(ev)
+					if known {
+						n := le.Lag(ev)
+						line.Lag = &n
+					}
+					if err := g.emitLine(line); err != nil {
 						mu.Unlock()
 						return err
 					}
@@ -132,5 +143,6 @@ resumes where it stopped (several monitors sharing the directory share the parti
 	cmd.Flags().StringVar(&from, "from", "earliest", "where to start without a checkpoint: earliest, latest or an RFC 3339 time")
 	cmd.Flags().StringVar(&dir, "checkpoint-dir", "", "record progress in this directory and resume from it")
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many events (0: run until interrupted)")
+	cmd.Flags().BoolVar(&lag, "lag", false, "add to each event how many events its partition held after it")
 	return cmd
 }
