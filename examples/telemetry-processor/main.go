@@ -62,6 +62,9 @@ func process(ctx context.Context, out io.Writer, connectionString, dir string, l
 		// at most that much.
 		CheckpointEvery:    50,
 		CheckpointInterval: 5 * time.Second,
+		// Learn where each partition ends with every batch, to tell how
+		// far behind the processor is.
+		TrackLastEnqueued: true,
 	})
 	if err != nil {
 		return err
@@ -74,6 +77,7 @@ func process(ctx context.Context, out io.Writer, connectionString, dir string, l
 	err = proc.Run(ctx, eventhub.HandlerFunc(func(_ context.Context, pc *eventhub.PartitionContext, events []*eventhub.Event) error {
 		mu.Lock()
 		defer mu.Unlock()
+		last, lagKnown := pc.LastEnqueued()
 		for _, ev := range events {
 			var reading struct {
 				Temperature float64 `json:"temperature"`
@@ -83,8 +87,12 @@ func process(ctx context.Context, out io.Writer, connectionString, dir string, l
 			}
 			sums[ev.DeviceID] += reading.Temperature
 			counts[ev.DeviceID]++
-			fmt.Fprintf(out, "partition %s seq %d: %s %.1f °C (average %.1f over %d)\n", pc.PartitionID, ev.SequenceNumber,
-				ev.DeviceID, reading.Temperature, sums[ev.DeviceID]/float64(counts[ev.DeviceID]), counts[ev.DeviceID])
+			behind := ""
+			if lagKnown {
+				behind = fmt.Sprintf(", %d events behind", last.Lag(ev))
+			}
+			fmt.Fprintf(out, "partition %s seq %d: %s %.1f °C (average %.1f over %d%s)\n", pc.PartitionID, ev.SequenceNumber,
+				ev.DeviceID, reading.Temperature, sums[ev.DeviceID]/float64(counts[ev.DeviceID]), counts[ev.DeviceID], behind)
 		}
 		handled += len(events)
 		if limit > 0 && handled >= limit {

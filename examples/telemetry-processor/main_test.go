@@ -22,6 +22,7 @@ func TestProcessResumes(t *testing.T) {
 	var first bytes.Buffer
 	require.NoError(t, process(ctx, &first, hub.ConnectionString(), dir, 6))
 	assert.Contains(t, first.String(), "thermo-")
+	assert.Contains(t, first.String(), "events behind)", "each line says how far behind the processor is")
 
 	// A second run resumes from the checkpoints written on the way out:
 	// the first events are not handled again.
