@@ -264,17 +264,32 @@ func (s *Store) SetConnectionState(deviceID, moduleID string, connected bool) er
 	return nil
 }
 
+// activityResolution is how stale Touch lets a lastActivityTime get. IoT
+// Hub itself updates the field lazily (its documentation allows minutes);
+// skipping updates within a second keeps a device that sends thousands of
+// messages a second off the registry's write lock.
+const activityResolution = time.Second
+
 // Touch records activity of a connected device (moduleID "") or module,
-// such as a reported-properties write or a method answer, in its
-// lastActivityTime.
+// such as a telemetry message, a reported-properties write or a method
+// answer, in its lastActivityTime, to within activityResolution.
 func (s *Store) Touch(deviceID, moduleID string) error {
+	now := s.now().UTC()
+	s.mu.RLock()
+	last, err := s.lastActivityLocked(deviceID, moduleID)
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if d := now.Sub(last); d >= 0 && d < activityResolution {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.devices[deviceID]
 	if r == nil {
 		return deviceNotFound(deviceID)
 	}
-	now := s.now().UTC()
 	if moduleID == "" {
 		r.dev.LastActivityTime = now
 		return nil
@@ -285,6 +300,23 @@ func (s *Store) Touch(deviceID, moduleID string) error {
 	}
 	m.mod.LastActivityTime = now
 	return nil
+}
+
+// lastActivityLocked returns the lastActivityTime of a device or module;
+// s.mu held (for reading at least).
+func (s *Store) lastActivityLocked(deviceID, moduleID string) (time.Time, error) {
+	r := s.devices[deviceID]
+	if r == nil {
+		return time.Time{}, deviceNotFound(deviceID)
+	}
+	if moduleID == "" {
+		return r.dev.LastActivityTime, nil
+	}
+	m := r.modules[moduleID]
+	if m == nil {
+		return time.Time{}, moduleNotFound(deviceID, moduleID)
+	}
+	return m.mod.LastActivityTime, nil
 }
 
 // SetC2DCount sets the cloudToDeviceMessageCount of a device (moduleID "")

@@ -263,3 +263,40 @@ func TestTouch(t *testing.T) {
 	requireCode(t, s.Touch("nope", ""), iothub.CodeDeviceNotFound)
 	requireCode(t, s.Touch("d1", "nope"), iothub.CodeModuleNotFound)
 }
+
+// TestTouchResolution: activity within activityResolution of the recorded
+// time leaves it as it is; later activity, or a clock that went back,
+// records the new time.
+func TestTouchResolution(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := start
+	s := New(&Options{Now: func() time.Time { return now }})
+	mustPutDevice(t, s, "d1")
+	_, _, err := s.PutModule(ModuleSpec{DeviceID: "d1", ModuleID: "m1"}, "")
+	require.NoError(t, err)
+	last := func(module string) time.Time {
+		t.Helper()
+		if module == "" {
+			d, err := s.GetDevice("d1")
+			require.NoError(t, err)
+			return d.LastActivityTime
+		}
+		m, err := s.GetModule("d1", module)
+		require.NoError(t, err)
+		return m.LastActivityTime
+	}
+	for _, module := range []string{"", "m1"} {
+		now = start
+		require.NoError(t, s.Touch("d1", module))
+		now = start.Add(activityResolution - time.Millisecond)
+		require.NoError(t, s.Touch("d1", module))
+		assert.Equal(t, start, last(module), "module %q: within the resolution", module)
+		now = start.Add(activityResolution)
+		require.NoError(t, s.Touch("d1", module))
+		assert.Equal(t, now, last(module), "module %q: past the resolution", module)
+		now = start
+		require.NoError(t, s.Touch("d1", module))
+		assert.Equal(t, start, last(module), "module %q: the clock went back", module)
+	}
+}
