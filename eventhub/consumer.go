@@ -282,15 +282,7 @@ func (c *Consumer) endpoint(ctx context.Context) (*endpoint, error) {
 func (c *Consumer) adopt(addr endpointAddr) (*endpoint, error) {
 	ep := &endpoint{endpointAddr: addr, audience: entityAudience(addr)}
 	for range c.opts.Connections {
-		conn, err := amqpconn.New(amqpconn.Config{
-			HostName:   addr.host,
-			Credential: c.ehCred,
-			PlainTCP:   c.plain,
-			TLSConfig:  c.opts.TLSConfig,
-			Dial:       c.opts.Dial,
-			Retry:      c.opts.Retry,
-			Logger:     c.opts.Logger,
-		})
+		conn, err := c.newConn(addr.host, c.ehCred)
 		if err != nil {
 			_ = ep.close()
 			return nil, err
@@ -308,6 +300,20 @@ func (c *Consumer) adopt(addr endpointAddr) (*endpoint, error) {
 	}
 	c.ep = ep
 	return ep, nil
+}
+
+// newConn returns a connection (dialled on first use) to host, signing
+// with cred, with the consumer's transport options.
+func (c *Consumer) newConn(host string, cred auth.Credential) (*amqpconn.Conn, error) {
+	return amqpconn.New(amqpconn.Config{
+		HostName:   host,
+		Credential: cred,
+		PlainTCP:   c.plain,
+		TLSConfig:  c.opts.TLSConfig,
+		Dial:       c.opts.Dial,
+		Retry:      c.opts.Retry,
+		Logger:     c.opts.Logger,
+	})
 }
 
 // entityAudience is the CBS audience of an entity, as the official Event
@@ -344,15 +350,7 @@ const redirectProbe = "messages/events/$management"
 
 // resolve asks the IoT Hub where its Event Hub-compatible endpoint is.
 func (c *Consumer) resolve(ctx context.Context) (*endpointAddr, error) {
-	conn, err := amqpconn.New(amqpconn.Config{
-		HostName:   c.hubHost,
-		Credential: c.cred,
-		PlainTCP:   c.plain,
-		TLSConfig:  c.opts.TLSConfig,
-		Dial:       c.opts.Dial,
-		Retry:      c.opts.Retry,
-		Logger:     c.opts.Logger,
-	})
+	conn, err := c.newConn(c.hubHost, c.cred)
 	if err != nil {
 		return nil, err
 	}

@@ -56,14 +56,14 @@ func (h *Hub) serveManagement(_ context.Context, req *amqpserver.Request) (*amqp
 			lastTime = time.UnixMilli(info.lastTime).UTC()
 		}
 		return statusResponse(200, "OK", map[string]any{
-			"name":                          h.opts.EntityName,
-			"type":                          ManagementTypePartition,
-			"partition":                     p.id,
-			"begin_sequence_number":         info.beginSeq,
-			"last_enqueued_sequence_number": info.lastSeq,
-			"last_enqueued_offset":          fmt.Sprint(info.lastOffset),
-			"last_enqueued_time_utc":        lastTime,
-			"is_partition_empty":            info.empty,
+			"name":                       h.opts.EntityName,
+			"type":                       ManagementTypePartition,
+			"partition":                  p.id,
+			"begin_sequence_number":      info.beginSeq,
+			annotationLastSequenceNumber: info.lastSeq,
+			annotationLastOffset:         fmt.Sprint(info.lastOffset),
+			annotationLastEnqueuedTime:   lastTime,
+			"is_partition_empty":         info.empty,
 		}), nil
 	default:
 		return statusResponse(400, fmt.Sprintf("The management type '%s' is not supported.", typ), nil), nil

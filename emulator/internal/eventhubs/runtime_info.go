@@ -10,7 +10,8 @@ import (
 
 // Delivery annotations Event Hubs adds to every event sent to a receiver
 // that asked for RuntimeMetricCapability: where the partition ends when
-// the event is sent, so that a reader knows how far behind it is.
+// the event is sent, so that a reader knows how far behind it is. The
+// first three name the same figures in a $management partition answer.
 const (
 	annotationLastSequenceNumber = "last_enqueued_sequence_number"
 	annotationLastOffset         = "last_enqueued_offset"
