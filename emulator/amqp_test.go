@@ -102,8 +102,8 @@ func TestCBSPutToken(t *testing.T) {
 		token string
 		want  int32
 	}{
-		{"valid", sign(t, host, "service", key, time.Hour), 202},
-		{"hub name form", sign(t, e.HubName()+".azure-devices.net", "service", key, time.Hour), 202},
+		{"valid", sign(t, host, "service", key, time.Hour), 200},
+		{"hub name form", sign(t, e.HubName()+".azure-devices.net", "service", key, time.Hour), 200},
 		{"forged", sign(t, host, "service", "Zm9yZ2VkLWtleS1mb3JnZWQta2V5LWZvcmdlZC1rZXk=", time.Hour), 401},
 		{"expired", sign(t, host, "service", key, -time.Minute), 401},
 		{"other hub", sign(t, "other.azure-devices.net", "service", key, time.Hour), 401},
@@ -112,6 +112,50 @@ func TestCBSPutToken(t *testing.T) {
 	}
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, putToken(t, s, tc.token, host), tc.name)
+	}
+}
+
+// TestCBSOfficialClientForms puts tokens the ways the official clients do:
+// azure-iot's CBS agent attaches its receiver without a target address and
+// sends reply-to "cbs"; @azure/core-amqp names the receiver link after its
+// reply-to, again without a target. Both get an answer, with 200 "OK" as
+// the hub sends.
+func TestCBSOfficialClientForms(t *testing.T) {
+	t.Parallel()
+	e, err := emulator.Start(context.Background(), nil)
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	cases := []struct{ name, linkName, replyTo string }{
+		{"azure-iot", "receiver-3c9f0e", "cbs"},
+		{"core-amqp", "cbs-1f2e3d4c", "cbs-1f2e3d4c"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s := amqpSession(t, e, nil)
+			snd, err := s.NewSender(ctx, "$cbs", nil)
+			require.NoError(t, err)
+			recv, err := s.NewReceiver(ctx, "$cbs", &amqp.ReceiverOptions{Name: tc.linkName})
+			require.NoError(t, err)
+			require.NoError(t, snd.Send(ctx, &amqp.Message{
+				Value:      sign(t, e.HostName(), "service", policyKey(e, "service"), time.Hour),
+				Properties: &amqp.MessageProperties{MessageID: "put-1", ReplyTo: &tc.replyTo, To: ptr("$cbs")},
+				ApplicationProperties: map[string]any{
+					"operation": "put-token", "type": "servicebus.windows.net:sastoken", "name": e.HostName(),
+				},
+			}, nil))
+			resp, err := recv.Receive(ctx, nil)
+			require.NoError(t, err)
+			require.NoError(t, recv.AcceptMessage(ctx, resp))
+			assert.Equal(t, "put-1", resp.Properties.CorrelationID)
+			assert.Equal(t, int32(200), resp.ApplicationProperties["status-code"])
+			assert.Equal(t, "OK", resp.ApplicationProperties["status-description"])
+			// The grant is in force: the C2D sender attaches.
+			_, err = s.NewSender(ctx, "/messages/devicebound", nil)
+			require.NoError(t, err)
+		})
 	}
 }
 
@@ -124,14 +168,14 @@ func TestC2DNodeNeedsServiceConnect(t *testing.T) {
 	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, condition(t, err), "no token")
 
 	s2 := amqpSession(t, e, nil)
-	require.Equal(t, int32(202), putToken(t, s2, sign(t, e.HostName(), "registryRead", policyKey(e, "registryRead"), time.Hour), e.HostName()))
+	require.Equal(t, int32(200), putToken(t, s2, sign(t, e.HostName(), "registryRead", policyKey(e, "registryRead"), time.Hour), e.HostName()))
 	_, err = s2.NewSender(ctx, "/messages/devicebound", nil)
 	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, condition(t, err), "RegistryRead is not ServiceConnect")
 	_, err = s2.NewReceiver(ctx, "/messages/serviceBound/feedback", nil)
 	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, condition(t, err))
 
 	s3 := amqpSession(t, e, nil)
-	require.Equal(t, int32(202), putToken(t, s3, sign(t, e.HostName(), "service", policyKey(e, "service"), time.Hour), e.HostName()))
+	require.Equal(t, int32(200), putToken(t, s3, sign(t, e.HostName(), "service", policyKey(e, "service"), time.Hour), e.HostName()))
 	snd, err := s3.NewSender(ctx, "/messages/devicebound", nil)
 	require.NoError(t, err)
 	to := "/devices/d1/messages/devicebound"
@@ -163,7 +207,7 @@ func TestSASLPlain(t *testing.T) {
 func TestTelemetryRedirect(t *testing.T) {
 	t.Parallel()
 	e, s := amqpHub(t, nil)
-	require.Equal(t, int32(202), putToken(t, s, sign(t, e.HostName(), "service", policyKey(e, "service"), time.Hour), e.HostName()))
+	require.Equal(t, int32(200), putToken(t, s, sign(t, e.HostName(), "service", policyKey(e, "service"), time.Hour), e.HostName()))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := s.NewReceiver(ctx, "messages/events/ConsumerGroups/$Default/Partitions/0", nil)

@@ -16,7 +16,7 @@ func TestPurgeCommandsWire(t *testing.T) {
 	t.Parallel()
 	h := start(t, &emulator.Options{Devices: []emulator.DeviceSeed{{DeviceID: "d1"}}})
 	s := amqpSession(t, h.e, nil)
-	require.Equal(t, int32(202), putToken(t, s, h.token("service"), h.e.HostName()))
+	require.Equal(t, int32(200), putToken(t, s, h.token("service"), h.e.HostName()))
 	sendC2D(t, s, "/devices/d1/messages/devicebound", 3)
 
 	dev := h.do("GET", "/devices/d1", "").object(t)
@@ -62,7 +62,7 @@ func TestSimulatedDeviceC2D(t *testing.T) {
 
 	require.NoError(t, d.Connect(ctx))
 	s := amqpSession(t, h.e, nil)
-	require.Equal(t, int32(202), putToken(t, s, h.token("service"), h.e.HostName()))
+	require.Equal(t, int32(200), putToken(t, s, h.token("service"), h.e.HostName()))
 	sendC2D(t, s, "/devices/d1/messages/devicebound", 2)
 	m, err := d.ReceiveC2D(ctx)
 	require.NoError(t, err)

@@ -229,7 +229,7 @@ func TestEntraCannotOpenEventHubEndpoint(t *testing.T) {
 	tok, err := e.TokenCredential(RoleDataContributor).GetToken(ctx, scopeOptions())
 	require.NoError(t, err)
 	code, desc := putToken(ctx, t, sess, auth.TokenTypeJWT, tok.Token, "amqps://"+e.HostName()+"/"+e.HubName())
-	require.Equal(t, int32(202), code, desc)
+	require.Equal(t, int32(200), code, desc)
 
 	for _, addr := range []string{e.HubName() + "/ConsumerGroups/$Default/Partitions/0"} {
 		r, err := sess.NewReceiver(ctx, addr, nil)
@@ -311,8 +311,8 @@ func TestCBSEventHubsStyleSignature(t *testing.T) {
 		token, audience string
 		want            int32
 	}{
-		"entity, primary key":    {textKeySAS(entity, p.PrimaryKey), entity, 202},
-		"entity, secondary key":  {textKeySAS(entity, p.SecondaryKey), entity, 202},
+		"entity, primary key":    {textKeySAS(entity, p.PrimaryKey), entity, 200},
+		"entity, secondary key":  {textKeySAS(entity, p.SecondaryKey), entity, 200},
 		"entity, wrong key":      {textKeySAS(entity, "c2VjcmV0"), entity, 401},
 		"IoT Hub's own endpoint": {textKeySAS("amqp://"+e.HostName()+"/messages/devicebound", p.PrimaryKey), "amqp://" + e.HostName() + "/messages/devicebound", 401},
 		"whole hub":              {textKeySAS(e.HostName(), p.PrimaryKey), e.HostName(), 401},
@@ -374,7 +374,7 @@ func TestEntraCBSGrantExpires(t *testing.T) {
 	tok, err := e.TokenCredentialWithLifetime(2*time.Second, RoleDataReader).GetToken(ctx, scopeOptions())
 	require.NoError(t, err)
 	code, desc := putToken(ctx, t, sess, auth.TokenTypeJWT, tok.Token, "amqps://"+e.HostName()+"/messages/serviceBound/filenotifications")
-	require.Equal(t, int32(202), code, desc)
+	require.Equal(t, int32(200), code, desc)
 	r, err := sess.NewReceiver(ctx, "/messages/serviceBound/filenotifications", nil)
 	require.NoError(t, err, "Data Reader may receive file notifications")
 	_, err = r.Receive(ctx, nil)

@@ -154,3 +154,5 @@ func mustJSON(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+func ptr[T any](v T) *T { return &v }

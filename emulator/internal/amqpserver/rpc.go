@@ -3,6 +3,8 @@ package amqpserver
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/Azure/go-amqp"
@@ -28,73 +30,115 @@ type RequestHandler func(ctx context.Context, req *Request) (*amqp.Message, erro
 
 // NewRequestResponseNode returns a node for the request/response pattern of
 // $cbs and $management: the client attaches a sender and a receiver to the
-// node's address, the receiver's target address being the reply-to of its
-// requests. Each request runs h on its own goroutine; the response goes to
-// the receiver link with that target address on the same connection, with
-// correlation-id set to the request's message-id (or its correlation-id when
-// it has no message-id) unless h set one, and is sent once the client grants
-// credit.
+// node's address and names, in each request's reply-to, where the response
+// should go. Each request runs h on its own goroutine; the response goes to
+// one of the receiver links the same connection attached to this node (see
+// replyLink for which), with correlation-id set to the request's message-id
+// (or its correlation-id when it has no message-id) unless h set one, and is
+// sent once the client grants credit.
 func NewRequestResponseNode(h RequestHandler) *Node {
-	rr := &rpcNode{handler: h, replies: make(map[replyKey]*OutgoingLink)}
+	rr := &rpcNode{handler: h, replies: make(map[*Conn][]*OutgoingLink)}
 	return &Node{Incoming: rr.incoming, Outgoing: rr.outgoing}
-}
-
-type replyKey struct {
-	conn *Conn
-	addr string
 }
 
 type rpcNode struct {
 	handler RequestHandler
 	mu      sync.Mutex
-	replies map[replyKey]*OutgoingLink
+	// replies are the receiver links attached to the node, per connection,
+	// in the order they were attached.
+	replies map[*Conn][]*OutgoingLink
 }
 
 func (n *rpcNode) outgoing(l *OutgoingLink) error {
-	addr := ""
-	if t := l.Target(); t != nil {
-		addr = t.Address
-	}
-	key := replyKey{l.Conn(), addr}
+	c := l.Conn()
 	n.mu.Lock()
-	n.replies[key] = l
+	n.replies[c] = append(n.replies[c], l)
 	n.mu.Unlock()
 	context.AfterFunc(l.Context(), func() {
 		n.mu.Lock()
-		if n.replies[key] == l {
-			delete(n.replies, key)
+		defer n.mu.Unlock()
+		links := slices.DeleteFunc(n.replies[c], func(o *OutgoingLink) bool { return o == l })
+		if len(links) == 0 {
+			delete(n.replies, c)
+			return
 		}
-		n.mu.Unlock()
+		n.replies[c] = links
 	})
 	return nil
 }
 
-// replyLink finds the link a response to msg goes to.
-func (n *rpcNode) replyLink(c *Conn, msg *amqp.Message) *OutgoingLink {
+// replyLink finds the link a response to a request received on in goes to.
+// Clients name the reply link in different ways, and Azure answers them
+// all, so the emulator does too. What the official clients send:
+//
+//   - azure-iot SDKs (azure-iothub for Node, the C and C# SDKs): reply-to
+//     "cbs" on $cbs, and a receiver attached with a source and a target
+//     without an address;
+//   - @azure/core-amqp ($cbs of the JavaScript Event Hubs and Service Bus
+//     SDKs): reply-to is the receiver's link name, again with no target
+//     address; its $management client sets both to the same value;
+//   - go-amqp based clients (azeventhubs, this SDK): reply-to is the
+//     receiver's target address.
+//
+// So a receiver whose target address, or else whose link name, equals
+// reply-to wins; failing both (or without reply-to), any receiver. Among
+// several, one attached to the same address as the request's link beats
+// one attached to another address of the node, then one on the same session,
+// then the newest. Nil when the connection has attached no receiver to the
+// node.
+func (n *rpcNode) replyLink(in *IncomingLink, msg *amqp.Message) *OutgoingLink {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	links := slices.Clone(n.replies[in.Conn()])
+	n.mu.Unlock()
+	var replyTo string
 	if msg.Properties != nil && msg.Properties.ReplyTo != nil {
-		return n.replies[replyKey{c, *msg.Properties.ReplyTo}]
+		replyTo = *msg.Properties.ReplyTo
 	}
-	// No reply-to: use the connection's only reply link, if there is one.
-	var found *OutgoingLink
-	for k, l := range n.replies {
-		if k.conn == c {
-			if found != nil {
-				return nil
+	matches := []func(l *OutgoingLink) bool{
+		func(l *OutgoingLink) bool {
+			t := l.Target()
+			return t != nil && t.Address != "" && t.Address == replyTo
+		},
+		func(l *OutgoingLink) bool { return l.Name() == replyTo },
+		func(*OutgoingLink) bool { return true },
+	}
+	if replyTo == "" {
+		matches = matches[2:]
+	}
+	for _, match := range matches {
+		var best *OutgoingLink
+		bestRank := -1
+		for _, l := range links {
+			// A link detached a moment ago may still be listed: its
+			// context ends before its detach is answered, the
+			// forgetting follows.
+			if l.Context().Err() != nil || !match(l) {
+				continue
 			}
-			found = l
+			rank := 0
+			if strings.EqualFold(l.Address(), in.Address()) {
+				rank += 2
+			}
+			if l.s == in.s {
+				rank++
+			}
+			if rank >= bestRank { // links are in attach order: the newest wins a tie
+				best, bestRank = l, rank
+			}
+		}
+		if best != nil {
+			return best
 		}
 	}
-	return found
+	return nil
 }
 
 func (n *rpcNode) incoming(l *IncomingLink) (MessageHandler, error) {
 	return func(d *Delivery) Outcome {
-		reply := n.replyLink(l.Conn(), d.Message)
+		reply := n.replyLink(l, d.Message)
 		if reply == nil {
 			return &Rejected{Error: &Error{Condition: CondPreconditionFailed,
-				Description: "no receiver link is attached for the request's reply-to address"}}
+				Description: "attach a receiver link to " + l.Address() + " before sending requests: the response needs one"}}
 		}
 		started := l.c.srv.goTracked(func() { n.serve(l, reply, d) })
 		if !started {

@@ -72,10 +72,109 @@ func TestRequestResponseNode(t *testing.T) {
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, amqp.ErrCond(CondNotImplemented), ae.Condition)
 
-	// A reply-to nobody listens on is refused.
-	err = snd.Send(ctx, &amqp.Message{Properties: &amqp.MessageProperties{MessageID: "req-4", ReplyTo: ptr("nobody")}}, nil)
+	// A connection with no receiver on the node cannot get an answer: the
+	// request is refused.
+	lone := ts.session(t, nil)
+	snd4, err := lone.NewSender(ctx, "$cbs", nil)
+	require.NoError(t, err)
+	err = snd4.Send(ctx, &amqp.Message{Properties: &amqp.MessageProperties{MessageID: "req-4", ReplyTo: ptr("nobody")}}, nil)
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, amqp.ErrCond(CondPreconditionFailed), ae.Condition)
+}
+
+// TestRequestResponseReplyRouting sends requests the ways the official
+// clients do and checks which receiver gets each answer.
+func TestRequestResponseReplyRouting(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	require.NoError(t, ts.Handle("$cbs", cbsNode()))
+	ctx := testCtx(t)
+
+	roundTrip := func(t *testing.T, snd *amqp.Sender, replyTo string, want *amqp.Receiver, others ...*amqp.Receiver) {
+		t.Helper()
+		id := "req-" + replyTo
+		msg := &amqp.Message{
+			Properties:            &amqp.MessageProperties{MessageID: id},
+			ApplicationProperties: map[string]any{"operation": "put-token"},
+			Value:                 "token",
+		}
+		if replyTo != "" {
+			msg.Properties.ReplyTo = ptr(replyTo)
+		}
+		require.NoError(t, snd.Send(ctx, msg, nil))
+		resp, err := want.Receive(ctx, nil)
+		require.NoError(t, err)
+		require.NoError(t, want.AcceptMessage(ctx, resp))
+		assert.Equal(t, id, resp.Properties.CorrelationID)
+		for _, o := range others {
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			stray, err := o.Receive(short, nil)
+			cancel()
+			assert.Nil(t, stray, "another receiver got the answer")
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+		}
+	}
+
+	t.Run("azure-iot: no target, reply-to cbs", func(t *testing.T) {
+		s := ts.session(t, nil)
+		snd, err := s.NewSender(ctx, "$cbs", nil)
+		require.NoError(t, err)
+		rcv, err := s.NewReceiver(ctx, "$cbs", &amqp.ReceiverOptions{Name: "receiver-link-7f3a"})
+		require.NoError(t, err)
+		roundTrip(t, snd, "cbs", rcv)
+	})
+	t.Run("core-amqp: no target, reply-to is the link name", func(t *testing.T) {
+		conn := ts.dial(t, nil)
+		s1, err := conn.NewSession(ctx, nil)
+		require.NoError(t, err)
+		s2, err := conn.NewSession(ctx, nil)
+		require.NoError(t, err)
+		// Two receivers on one session: the name picks one.
+		snd, err := s1.NewSender(ctx, "$cbs", nil)
+		require.NoError(t, err)
+		mine, err := s1.NewReceiver(ctx, "$cbs", &amqp.ReceiverOptions{Name: "cbs-1b2c"})
+		require.NoError(t, err)
+		other, err := s2.NewReceiver(ctx, "$cbs", &amqp.ReceiverOptions{Name: "cbs-9d8e"})
+		require.NoError(t, err)
+		roundTrip(t, snd, "cbs-1b2c", mine, other)
+		roundTrip(t, snd, "cbs-9d8e", other, mine)
+	})
+	t.Run("target address wins over link name", func(t *testing.T) {
+		s := ts.session(t, nil)
+		snd, err := s.NewSender(ctx, "$cbs", nil)
+		require.NoError(t, err)
+		byName, err := s.NewReceiver(ctx, "$cbs", &amqp.ReceiverOptions{Name: "reply-a"})
+		require.NoError(t, err)
+		byTarget, err := s.NewReceiver(ctx, "$cbs", &amqp.ReceiverOptions{Name: "other", TargetAddress: "reply-a"})
+		require.NoError(t, err)
+		roundTrip(t, snd, "reply-a", byTarget, byName)
+	})
+	t.Run("no match: the requesting session's receiver", func(t *testing.T) {
+		conn := ts.dial(t, nil)
+		s1, err := conn.NewSession(ctx, nil)
+		require.NoError(t, err)
+		s2, err := conn.NewSession(ctx, nil)
+		require.NoError(t, err)
+		rcv1, err := s1.NewReceiver(ctx, "$cbs", nil)
+		require.NoError(t, err)
+		rcv2, err := s2.NewReceiver(ctx, "$cbs", nil)
+		require.NoError(t, err)
+		snd1, err := s1.NewSender(ctx, "$cbs", nil)
+		require.NoError(t, err)
+		roundTrip(t, snd1, "somewhere", rcv1, rcv2)
+		roundTrip(t, snd1, "", rcv1, rcv2)
+	})
+	t.Run("a detached receiver is forgotten", func(t *testing.T) {
+		s := ts.session(t, nil)
+		snd, err := s.NewSender(ctx, "$cbs", nil)
+		require.NoError(t, err)
+		first, err := s.NewReceiver(ctx, "$cbs", &amqp.ReceiverOptions{TargetAddress: "r1"})
+		require.NoError(t, err)
+		second, err := s.NewReceiver(ctx, "$cbs", &amqp.ReceiverOptions{TargetAddress: "r2"})
+		require.NoError(t, err)
+		require.NoError(t, second.Close(ctx))
+		roundTrip(t, snd, "r2", first)
+	})
 }
 
 func TestConnCloseFault(t *testing.T) {

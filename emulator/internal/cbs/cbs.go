@@ -132,9 +132,15 @@ func (a *Authority) Node() *amqpserver.Node {
 	return amqpserver.NewRequestResponseNode(a.putToken)
 }
 
-// Status codes of put-token answers.
+// Status codes of put-token answers. IoT Hub answers a good token with 200
+// "OK", and the clients' sources show why nothing else will do: azure-iot's
+// Node CBS agent (azure-iot-amqp-base, bundled in azure-iothub 1.16) treats
+// any status but 200 as UnauthorizedError; @azure/core-amqp (the
+// JavaScript Event Hubs SDK, requestResponseLink.js) and go-amqp based
+// clients (azeventhubs' internal/rpc.go, this SDK's amqpconn) accept 200
+// to 299.
 const (
-	statusAccepted     = 202
+	statusOK           = 200
 	statusBadRequest   = 400
 	statusUnauthorized = 401
 )
@@ -181,7 +187,7 @@ func (a *Authority) putToken(_ context.Context, req *amqpserver.Request) (*amqp.
 	// The grant covers what the token's resource names: the audience only
 	// says which links the client means to open.
 	a.addGrant(req.Conn, g)
-	return reply(statusAccepted, "Accepted"), nil
+	return reply(statusOK, "OK"), nil
 }
 
 func (a *Authority) addGrant(c *amqpserver.Conn, g Grant) {

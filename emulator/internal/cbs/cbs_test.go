@@ -140,7 +140,7 @@ func TestPutTokenThenAttach(t *testing.T) {
 	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, linkCondition(t, attach(s, "/guarded/a")), "no token yet")
 
 	code, _ := putToken(t, s, "ok|4||1h", "amqps://hub.example/guarded/a")
-	require.Equal(t, int32(202), code)
+	require.Equal(t, int32(200), code)
 	require.NoError(t, attach(s, "/guarded/a"))
 	require.NoError(t, attach(s, "amqps://hub.example/guarded/b"), "the grant covers the whole hub")
 }
@@ -171,13 +171,13 @@ func TestGrantScopeAndRights(t *testing.T) {
 	h := newHarness(t)
 	s := h.dial(t, nil)
 	code, _ := putToken(t, s, "ok|4|guarded/a|1h", "hub.example/guarded/a")
-	require.Equal(t, int32(202), code)
+	require.Equal(t, int32(200), code)
 	require.NoError(t, attach(s, "/guarded/a"))
 	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, linkCondition(t, attach(s, "/guarded/b")), "outside the token's path")
 
 	s2 := h.dial(t, nil)
 	code, _ = putToken(t, s2, "ok|1||1h", "hub.example")
-	require.Equal(t, int32(202), code)
+	require.Equal(t, int32(200), code)
 	err := attach(s2, "/guarded/a")
 	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, linkCondition(t, err), "RegistryRead is not ServiceConnect")
 	assert.Contains(t, err.Error(), "lacks the permission")
@@ -188,7 +188,7 @@ func TestGrantsArePerConnection(t *testing.T) {
 	h := newHarness(t)
 	s1 := h.dial(t, nil)
 	code, _ := putToken(t, s1, "ok|4||1h", "hub.example")
-	require.Equal(t, int32(202), code)
+	require.Equal(t, int32(200), code)
 	s2 := h.dial(t, nil)
 	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, linkCondition(t, attach(s2, "/guarded/a")))
 }
@@ -208,7 +208,7 @@ func TestExpiredGrantDetachesLinkUnlessRenewed(t *testing.T) {
 
 	s := h.dial(t, nil)
 	code, _ := putToken(t, s, "ok|4||400ms", "hub.example")
-	require.Equal(t, int32(202), code)
+	require.Equal(t, int32(200), code)
 	r, err := s.NewReceiver(ctx, "/guarded/a", nil)
 	require.NoError(t, err)
 	_, err = r.Receive(ctx, nil)
@@ -216,11 +216,11 @@ func TestExpiredGrantDetachesLinkUnlessRenewed(t *testing.T) {
 
 	renewed := h.dial(t, nil)
 	code, _ = putToken(t, renewed, "ok|4||400ms", "hub.example")
-	require.Equal(t, int32(202), code)
+	require.Equal(t, int32(200), code)
 	r2, err := renewed.NewReceiver(ctx, "/guarded/a", nil)
 	require.NoError(t, err)
 	code, _ = putToken(t, renewed, "ok|4||1h", "hub.example") // renewal before expiry
-	require.Equal(t, int32(202), code)
+	require.Equal(t, int32(200), code)
 	rctx, rcancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	defer rcancel()
 	_, err = r2.Receive(rctx, nil)
@@ -257,7 +257,7 @@ func TestMaxLifetimeFault(t *testing.T) {
 	defer cancel()
 	s := h.dial(t, nil)
 	code, _ := putToken(t, s, "ok|4||1h", "hub.example")
-	require.Equal(t, int32(202), code)
+	require.Equal(t, int32(200), code)
 	r, err := s.NewReceiver(ctx, "/guarded/a", nil)
 	require.NoError(t, err)
 	_, err = r.Receive(ctx, nil)
