@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
@@ -49,6 +50,7 @@ func (e *Emulator) startAMQP(o *Options) error {
 		ConsumerGroups: o.ConsumerGroups,
 		AdvertiseHost:  host,
 		AdvertisePort:  port,
+		AdvertisePlain: !e.tls,
 		Authorize: func(conn *amqpserver.Conn, address string) error {
 			return a.cbs.Authorize(conn, address, cbs.ServiceConnect)
 		},
@@ -130,12 +132,19 @@ func (e *Emulator) verifyCBSToken(tokenType, token string) (cbs.Grant, error) {
 	return cbs.Grant{Principal: p.Name, Rights: cbs.Rights(p.Rights), Path: path, Expires: sas.Expiry}, nil
 }
 
-// saslPlain checks the IoT Hub form of SASL PLAIN: user
-// "<policy>@sas.root.<hub>", password a SAS token of that policy.
+// saslPlain checks SASL PLAIN in its two forms. IoT Hub's: user
+// "<policy>@sas.root.<hub>", password a SAS token of that policy, good for
+// the whole hub with the policy's rights. Event Hubs': user the policy name,
+// password the policy's key itself, which Event Hubs documents for its
+// namespaces and which is therefore good for the Event Hub-compatible
+// entity only, as on Azure, where that endpoint is an Event Hubs namespace.
 func (e *Emulator) saslPlain(_ context.Context, user, password string) (amqpserver.Identity, error) {
 	policy, hub, ok := strings.Cut(user, "@sas.root.")
-	if !ok || !strings.EqualFold(hub, e.hubName) {
-		return amqpserver.Identity{}, errors.New("user name is not <policy>@sas.root.<hub>")
+	if !ok {
+		return e.saslPlainKey(user, password)
+	}
+	if !strings.EqualFold(hub, e.hubName) {
+		return amqpserver.Identity{}, errors.New("user name is not <policy>@sas.root.<hub> for this hub")
 	}
 	p, sas, textKey, err := e.verifySAS(password)
 	if err != nil {
@@ -151,6 +160,24 @@ func (e *Emulator) saslPlain(_ context.Context, user, password string) (amqpserv
 		return amqpserver.Identity{}, errors.New("the token's resource (sr) does not name this hub")
 	}
 	return amqpserver.Identity{Mechanism: "PLAIN", Name: user, Rights: strings.Split(p.Rights.String(), ", "), Expires: sas.Expiry}, nil
+}
+
+// saslPlainKey checks the Event Hubs form of SASL PLAIN: user the policy's
+// name, password one of its keys.
+func (e *Emulator) saslPlainKey(user, password string) (amqpserver.Identity, error) {
+	p, ok := e.policy(user)
+	if !ok {
+		return amqpserver.Identity{}, fmt.Errorf("no shared access policy is named '%s' (user names are <policy> with the policy's key, or <policy>@sas.root.<hub> with a SAS token)", user)
+	}
+	if !keyMatches(password, p.PrimaryKey) && !keyMatches(password, p.SecondaryKey) {
+		return amqpserver.Identity{}, fmt.Errorf("the password is not a key of policy '%s'", p.Name)
+	}
+	return amqpserver.Identity{Mechanism: "PLAIN", Name: p.Name, Rights: strings.Split(p.Rights.String(), ", "), Scope: strings.ToLower(e.hubName)}, nil
+}
+
+// keyMatches compares a presented key with a policy's in constant time.
+func keyMatches(presented, key string) bool {
+	return key != "" && subtle.ConstantTimeCompare([]byte(presented), []byte(key)) == 1
 }
 
 // verifySAS checks a SAS token's policy, signature and expiry. textKey

@@ -204,6 +204,70 @@ func TestSASLPlain(t *testing.T) {
 	require.Error(t, err)
 }
 
+// TestSASLPlainEventHubsForm authenticates the way Event Hubs documents
+// SASL PLAIN (user the policy name, password its key): good for the Event
+// Hub-compatible entity with the policy's rights, and for nothing else.
+func TestSASLPlainEventHubsForm(t *testing.T) {
+	t.Parallel()
+	e, err := emulator.Start(context.Background(), &emulator.Options{Devices: []emulator.DeviceSeed{{DeviceID: "d1"}}})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dev, err := e.Device("d1")
+	require.NoError(t, err)
+	require.NoError(t, dev.Connect(ctx))
+	require.NoError(t, dev.SendTelemetry(ctx, []byte("hello"), nil))
+
+	s := amqpSession(t, e, &amqp.ConnOptions{SASLType: amqp.SASLTypePlain("service", policyKey(e, "service"))})
+	var got *amqp.Message
+	for _, pid := range e.PartitionIDs() {
+		r, err := s.NewReceiver(ctx, e.HubName()+"/ConsumerGroups/$Default/Partitions/"+pid, &amqp.ReceiverOptions{
+			Filters: []amqp.LinkFilter{amqp.NewSelectorFilter("amqp.annotation.x-opt-offset > '-1'")},
+		})
+		require.NoError(t, err, "partition %s", pid)
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		m, err := r.Receive(short, nil)
+		cancel()
+		if err == nil {
+			got = m
+			break
+		}
+	}
+	require.NotNil(t, got, "the event was read with the key form of SASL PLAIN")
+	assert.Equal(t, []byte("hello"), got.GetData())
+	// The entity's $management node answers too (no CBS token needed).
+	mgmt, err := s.NewReceiver(ctx, "$management", &amqp.ReceiverOptions{TargetAddress: "mgmt-reply"})
+	require.NoError(t, err)
+	req, err := s.NewSender(ctx, "$management", nil)
+	require.NoError(t, err)
+	require.NoError(t, req.Send(ctx, &amqp.Message{
+		Properties:            &amqp.MessageProperties{MessageID: "m1", ReplyTo: ptr("mgmt-reply")},
+		ApplicationProperties: map[string]any{"operation": "READ", "name": e.HubName(), "type": "com.microsoft:eventhub"},
+	}, nil))
+	resp, err := mgmt.Receive(ctx, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int32(200), resp.ApplicationProperties["status-code"])
+
+	// The key form is Event Hubs', so it covers the entity only: the IoT
+	// Hub's own nodes want a SAS token.
+	_, err = s.NewSender(ctx, "/messages/devicebound", nil)
+	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, condition(t, err))
+	// A policy without ServiceConnect cannot read events.
+	weak := amqpSession(t, e, &amqp.ConnOptions{SASLType: amqp.SASLTypePlain("registryRead", policyKey(e, "registryRead"))})
+	_, err = weak.NewReceiver(ctx, e.HubName()+"/ConsumerGroups/$Default/Partitions/0", nil)
+	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, condition(t, err))
+	// Wrong keys and unknown policies are refused at SASL.
+	for _, plain := range []amqp.SASLType{
+		amqp.SASLTypePlain("service", policyKey(e, "iothubowner")),
+		amqp.SASLTypePlain("service", ""),
+		amqp.SASLTypePlain("nobody", policyKey(e, "service")),
+	} {
+		_, err = amqp.Dial(ctx, "amqp://"+e.HostName(), &amqp.ConnOptions{SASLType: plain})
+		require.Error(t, err)
+	}
+}
+
 func TestTelemetryRedirect(t *testing.T) {
 	t.Parallel()
 	e, s := amqpHub(t, nil)
@@ -229,7 +293,9 @@ func TestTelemetryRedirect(t *testing.T) {
 	assert.Equal(t, host, remote.Info["hostname"])
 	assert.Equal(t, host, remote.Info["network-host"])
 	assert.Equal(t, port, fmt.Sprint(remote.Info["port"]))
-	assert.Equal(t, "amqps://"+e.HostName()+"/"+e.HubName()+"/ConsumerGroups/$Default/Partitions/0", remote.Info["address"])
+	// Plain TCP here, so the address says amqp://: followers that dial the
+	// address rather than hostname and port reach the endpoint too.
+	assert.Equal(t, "amqp://"+e.HostName()+"/"+e.HubName()+"/ConsumerGroups/$Default/Partitions/0", remote.Info["address"])
 }
 
 func TestEventHubConnectionString(t *testing.T) {

@@ -404,8 +404,9 @@ func (c *Consumer) resolveOnce(ctx context.Context, conn *amqpconn.Conn) (*endpo
 // redirectTarget reads the endpoint out of an amqp:link:redirect error:
 // the host from network-host (or hostname), the port, and the entity from
 // the first segment of the address's path. The scheme is ignored: the
-// emulator (plain TCP) advertises amqps:// but serves plain AMQP on the
-// same port, so the consumer keeps the TLS choice of its connection string.
+// consumer keeps the TLS choice of its connection string, which is what
+// the endpoint's port serves (amqps:// from IoT Hub, amqp:// from the
+// emulator over plain TCP).
 func redirectTarget(err error) (*endpointAddr, bool) {
 	re := remoteError(err)
 	if re == nil || re.Condition != amqp.ErrCondLinkRedirect {

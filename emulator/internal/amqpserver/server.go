@@ -22,6 +22,10 @@ type Identity struct {
 	Rights []string
 	// Expires is when the credential stops being valid; zero means never.
 	Expires time.Time
+	// Scope is the part of the server's addresses the rights cover: a
+	// lower-case path without leading or trailing "/" (such as an Event
+	// Hub's entity name), or empty for all of them.
+	Scope string
 }
 
 // SASLError refuses a SASL exchange with a specific sasl-outcome code. Any

@@ -280,7 +280,7 @@ func (a *Authority) AuthorizeLink(l *amqpserver.Link, need Rights) error {
 
 func (a *Authority) allowedLocked(c *amqpserver.Conn, s *connState, path string, need Rights, now time.Time) error {
 	if id := c.Identity(); id.Mechanism == "PLAIN" && (id.Expires.IsZero() || now.Before(id.Expires)) &&
-		ParseRights(id.Rights)&need != 0 {
+		covers(id.Scope, path) && ParseRights(id.Rights)&need != 0 {
 		return nil
 	}
 	seen := false

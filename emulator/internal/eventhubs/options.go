@@ -49,6 +49,12 @@ type Options struct {
 	// Default: 5671.
 	AdvertisePort int
 
+	// AdvertisePlain makes the redirect's address amqp:// instead of
+	// amqps://, for an endpoint served over plain TCP: some clients dial
+	// what the address says rather than the hostname and port fields.
+	// Default: false (amqps://, as IoT Hub sends).
+	AdvertisePlain bool
+
 	// Authorize is asked before every partition link or messages/events
 	// attach and every $management request, with the connection and the
 	// address the client used: "<entity>/ConsumerGroups/<cg>/Partitions/<id>"

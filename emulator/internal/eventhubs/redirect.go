@@ -2,6 +2,8 @@ package eventhubs
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver"
@@ -17,6 +19,7 @@ import (
 //	port:         5671
 //	address:      amqps://<hostname>:5671/<entity><rest>
 //
+// (amqp:// when Options.AdvertisePlain says the endpoint is plain TCP)
 // where <rest> is what followed messages/events in the client's address
 // ("/$management", "/ConsumerGroups/$Default/Partitions/0", "/" or nothing).
 // Clients take the entity name from the address and the host from hostname.
@@ -45,5 +48,9 @@ func (h *Hub) redirectAddress(addr string) string {
 	if len(path) >= len(prefix) && strings.EqualFold(path[:len(prefix)], prefix) {
 		rest = path[len(prefix):]
 	}
-	return fmt.Sprintf("amqps://%s:%d/%s%s", h.opts.AdvertiseHost, h.opts.AdvertisePort, h.opts.EntityName, rest)
+	scheme := "amqps"
+	if h.opts.AdvertisePlain {
+		scheme = "amqp"
+	}
+	return fmt.Sprintf("%s://%s/%s%s", scheme, net.JoinHostPort(h.opts.AdvertiseHost, strconv.Itoa(h.opts.AdvertisePort)), h.opts.EntityName, rest)
 }

@@ -32,6 +32,15 @@ func TestRedirectMessagesEvents(t *testing.T) {
 	}
 }
 
+func TestRedirectPlainAndIPv6(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, &Options{AdvertiseHost: "::1", AdvertisePort: 5672, AdvertisePlain: true})
+	_, err := e.session(t).NewReceiver(testCtx(t), "messages/events/ConsumerGroups/$Default/Partitions/2", receiverOpts("", nil, 10))
+	rerr := requireRefused(t, err, "amqp:link:redirect")
+	assert.Equal(t, "amqp://[::1]:5672/myhub/ConsumerGroups/$Default/Partitions/2", rerr.Info["address"])
+	assert.Equal(t, int32(5672), rerr.Info["port"])
+}
+
 func TestRedirectAuthorized(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, &Options{Authorize: func(_ *amqpserver.Conn, address string) error {
