@@ -51,9 +51,24 @@
 // and answer {"status":…,"payload":…} with the device's own status;
 // payloads over 128 KB are refused with 413001 MessageTooLarge.
 //
+// The status codes of successful answers were checked against what the
+// real hub sends, not only against the REST definition, which sometimes
+// allows more: recorded sessions with a real hub (the test records of
+// azure-sdk-for-net's Azure.Iot.Hub.Service), the C# v2 service SDK (which
+// accepts exactly one status per call) and the end-to-end tests of the C#,
+// Java and Python SDKs. Device and module create and update answer 200
+// (the definition also lists 201 for modules; the hub sends 200); deletes
+// 204; bulk registry operations 200, or 400 with the same result body when
+// an entry failed; twins, queries (x-ms-item-type, and x-ms-continuation
+// only when another page follows), statistics and purges 200; a direct
+// method 200 with the device's own status in the body, 404103 when the
+// device is offline, 504101 when it answers too late.
+//
 // The AMQP side serves what the service SDKs use: $cbs put-token (SAS
-// tokens of the policies, and the emulator's own Entra ID tokens), SASL
-// PLAIN in the IoT Hub form, /messages/devicebound with per-device queues
+// tokens of the policies, and the emulator's own Entra ID tokens; answers
+// reach the reply receiver however the client names it, with 200 as the
+// hub sends), SASL PLAIN in the IoT Hub form (and in the Event Hubs form,
+// policy name and key, for the Event Hub-compatible entity), /messages/devicebound with per-device queues
 // and the hub's rules (50 messages, 64 KB, time to live, 10 deliveries),
 // delivery feedback batches, file-upload notifications, and the built-in
 // Event Hub-compatible endpoint: partitions, consumer groups, selector

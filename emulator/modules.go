@@ -87,7 +87,11 @@ func (e *Emulator) putModule(w http.ResponseWriter, r *http.Request, id, mid str
 	if body.ModuleID != "" && body.ModuleID != mid {
 		return iothub.NewError(iothub.CodeArgumentInvalid, "The moduleId in the body ('"+body.ModuleID+"') does not match the moduleId in the path ('"+mid+"')")
 	}
-	m, created, err := e.store.PutModule(registry.ModuleSpec{
+	// Created or updated, the hub answers 200, though the REST definition
+	// also lists 201: recorded sessions with a real hub (azure-sdk-for-net's
+	// Azure.Iot.Hub.Service test records, ModulesClient_IdentityLifecycle)
+	// show 200 on create, and the C# v2 service SDK accepts only 200.
+	m, _, err := e.store.PutModule(registry.ModuleSpec{
 		DeviceID:  id,
 		ModuleID:  mid,
 		ManagedBy: deref(body.ManagedBy),
@@ -96,11 +100,7 @@ func (e *Emulator) putModule(w http.ResponseWriter, r *http.Request, id, mid str
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return writeJSON(w, status, toModuleJSON(m), m.ETag)
+	return writeJSON(w, http.StatusOK, toModuleJSON(m), m.ETag)
 }
 
 func (e *Emulator) deleteModule(w http.ResponseWriter, r *http.Request, id, mid string) error {
