@@ -42,8 +42,14 @@ func (e *Emulator) startAMQP(o *Options) error {
 		},
 		Now: e.now,
 	})
-	host, portText, _ := net.SplitHostPort(e.HostName())
-	port, _ := strconv.Atoi(portText)
+	// The redirect names the host of the connection strings, and the port
+	// that serves AMQP: the one port, or 5671.
+	host, port := e.hostName, PortAMQPS
+	if !e.standard {
+		h, portText, _ := net.SplitHostPort(e.hostName)
+		host = h
+		port, _ = strconv.Atoi(portText)
+	}
 	a.events = eventhubs.New(&eventhubs.Options{
 		EntityName:     e.hubName,
 		Partitions:     o.Partitions,
@@ -213,17 +219,10 @@ func (e *Emulator) resourcePath(resource string) (string, bool) {
 		res = strings.TrimPrefix(res, scheme)
 	}
 	host, rest, _ := strings.Cut(res, "/")
-	for _, h := range []string{e.HostName(), e.hubName + ".azure-devices.net", "localhost:" + portOf(e.HostName())} {
-		if strings.EqualFold(host, h) {
-			return strings.Trim(rest, "/"), true
-		}
+	if !e.namesThisHub(host) {
+		return "", false
 	}
-	return "", false
-}
-
-func portOf(hostport string) string {
-	_, p, _ := net.SplitHostPort(hostport)
-	return p
+	return strings.Trim(rest, "/"), true
 }
 
 // EventHubConnectionString returns the connection string of the hub's

@@ -31,6 +31,21 @@
 // connection strings carry UseDevelopmentEmulator=true, which tells this
 // SDK's clients to use plain TCP.
 //
+// Clients that cannot be told a port — the official SDKs of other
+// languages build https://{HostName} and dial 5671, devices dial 8883 —
+// need [Options].StandardPorts: HTTPS on 443 (with WebSocket upgrades at
+// /$iothub/websocket and /$servicebus/websocket, subprotocol AMQPWSB10),
+// AMQPS on 5671 and MQTTS on 8883 (closed until the MQTT front end exists),
+// all with TLS, and connection strings whose HostName ([Options].HostName,
+// default localhost) has no port. The certificate names localhost,
+// 127.0.0.1, ::1, the host name and the address listened on. Ports below
+// 1024 need root or the capability to bind them: run
+// `sudo setcap cap_net_bind_service=+ep <binary>` once on the program, or
+// lower the first unprivileged port for the whole machine with
+// `sudo sysctl net.ipv4.ip_unprivileged_port_start=443`. Token audiences
+// (sr on REST and CBS, the CBS name) may name the host with or without its
+// port, or <hub>.azure-devices.net.
+//
 // Simulated devices stand in for real ones: [Emulator.Device] and
 // [Emulator.Module] return a [SimulatedDevice] for a registered identity,
 // which connects in-process (no network) through the same session layer

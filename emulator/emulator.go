@@ -25,15 +25,30 @@ type Options struct {
 	// <HubName>.azure-devices.net are accepted besides HostName(). Default:
 	// "emulator".
 	HubName string
-	// Addr is the TCP address to listen on. Default: "127.0.0.1:0" (a free
-	// port on the loopback interface).
+	// Addr is the TCP address to listen on. With StandardPorts it is the
+	// host or IP address alone, without a port. Default: "127.0.0.1:0" (a
+	// free port on the loopback interface); with StandardPorts "localhost"
+	// (127.0.0.1 and, where the machine has it, ::1).
 	Addr string
 	// TLS serves TLS on the port, with a CA and a server certificate
-	// (ECDSA P-256, for 127.0.0.1, ::1 and localhost) generated at Start;
-	// Client and TLSConfig trust it and CACertPEM returns it. Default:
-	// false (plain TCP, and UseDevelopmentEmulator=true in the connection
-	// strings).
+	// (ECDSA P-256, for 127.0.0.1, ::1, localhost, the host name and the
+	// address listened on) generated at Start; Client and TLSConfig trust
+	// it and CACertPEM returns it. Default: false (plain TCP, and
+	// UseDevelopmentEmulator=true in the connection strings).
 	TLS bool
+	// StandardPorts serves the ports IoT Hub serves, all with TLS (TLS is
+	// implied): HTTPS and WebSocket upgrades on 443, AMQPS on 5671 and
+	// MQTTS on 8883, and connection strings name HostName without a port.
+	// That is what clients that cannot be told a port need: the official
+	// SDKs of other languages, which build https://{HostName} and dial 5671,
+	// and devices. Ports below 1024 need root or CAP_NET_BIND_SERVICE (see
+	// the package documentation). Default: false (one port, Addr, serving
+	// every protocol).
+	StandardPorts bool
+	// HostName is the host name clients use, port-less, in the connection
+	// strings and the certificate; it must resolve to Addr. Only with
+	// StandardPorts. Default: "localhost".
+	HostName string
 	// Policies are the hub's shared access policies; keys left empty are
 	// generated. Default: DefaultPolicies() with generated keys.
 	Policies []Policy
@@ -80,8 +95,14 @@ type Emulator struct {
 	now      func() time.Time
 	store    *registry.Store
 
+	// standard is Options.StandardPorts; aliases are the lower-case host
+	// names token audiences may name (see hostAliases).
+	standard bool
+	aliases  map[string]bool
+
 	certs      *certificates
-	mux        *muxListener
+	ports      []*muxListener
+	httpLn     *chanListener // where every port delivers HTTP connections
 	httpServer *http.Server
 	client     *http.Client
 	serveDone  chan struct{}
@@ -140,7 +161,6 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 	}
 	e := &Emulator{
 		hubName:   o.HubName,
-		tls:       o.TLS,
 		logger:    o.Logger,
 		policies:  policies,
 		now:       time.Now,
@@ -163,43 +183,84 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		return nil, err
 	}
 
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", o.Addr)
+	if o.StandardPorts {
+		o.TLS = true
+		if o.HostName == "" {
+			o.HostName = defaultStandardHost
+		}
+	} else if o.HostName != "" {
+		e.baseCancel()
+		return nil, errors.New("emulator: HostName is only for StandardPorts; in single-port mode the host name is the address listened on")
+	}
+	e.tls, e.standard = o.TLS, o.StandardPorts
+	bound, err := listen(ctx, &o)
 	if err != nil {
 		e.baseCancel()
-		return nil, fmt.Errorf("emulator: listen on %s: %w", o.Addr, err)
+		return nil, err
 	}
-	e.hostName = dialableHost(ln.Addr())
+	closeBound := func() {
+		for _, b := range bound {
+			_ = b.ln.Close()
+		}
+		e.baseCancel()
+	}
+	certHosts := []string{}
+	if o.StandardPorts {
+		e.hostName = o.HostName
+		certHosts = append(certHosts, o.HostName)
+	} else {
+		e.hostName = dialableHost(bound[0].ln.Addr())
+	}
+	for _, b := range bound {
+		host, _, _ := net.SplitHostPort(b.ln.Addr().String())
+		certHosts = append(certHosts, host)
+	}
+	e.aliases = hostAliases(e.hubName, e.hostName, e.standard)
 	var serverTLS *tls.Config
 	transport := &http.Transport{ForceAttemptHTTP2: false, MaxIdleConnsPerHost: 16}
 	if o.TLS {
-		host, _, _ := net.SplitHostPort(ln.Addr().String())
-		e.certs, err = newCertificates(o.HubName, host)
+		e.certs, err = newCertificates(o.HubName, certHosts...)
 		if err != nil {
-			_ = ln.Close()
-			e.baseCancel()
+			closeBound()
 			return nil, err
 		}
 		serverTLS = e.certs.serverConfig()
 		transport.TLSClientConfig = e.certs.clientConfig()
 	}
+	if o.StandardPorts {
+		// Every address listened on answers for the host name, whatever
+		// it resolves to on this machine.
+		dialer := &net.Dialer{}
+		target, _, _ := net.SplitHostPort(bound[0].ln.Addr().String())
+		transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if host, port, err := net.SplitHostPort(addr); err == nil && e.namesThisHub(host) {
+				addr = net.JoinHostPort(target, port)
+			}
+			return dialer.DialContext(ctx, network, addr)
+		}
+	}
 	e.client = &http.Client{Transport: transport}
-	e.mux = newMuxListener(ln, serverTLS, map[protocol]*atomic.Pointer[func(net.Conn)]{protoAMQP: &e.amqpHandler}, e.logger)
+	handlers := map[protocol]*atomic.Pointer[func(net.Conn)]{protoAMQP: &e.amqpHandler}
+	e.httpLn = newChanListener(bound[0].ln.Addr())
+	for _, b := range bound {
+		e.ports = append(e.ports, newMuxListener(b.ln, serverTLS, b.serves, handlers, e.httpLn, e.logger))
+	}
 	e.httpServer = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelDebug),
 	}
 	if err := e.startAMQP(&o); err != nil {
-		_ = ln.Close()
-		e.baseCancel()
+		closeBound()
 		return nil, err
 	}
-	e.mux.wg.Add(1)
-	go e.mux.serve()
+	for _, m := range e.ports {
+		m.wg.Add(1)
+		go m.serve()
+	}
 	go func() {
 		defer close(e.serveDone)
-		_ = e.httpServer.Serve(e.mux.http)
+		_ = e.httpServer.Serve(e.httpLn)
 	}()
 	e.logger.Info("emulator: started", "hub", e.hubName, "host", e.HostName(), "tls", e.tls)
 	return e, nil
@@ -259,9 +320,21 @@ func (e *Emulator) seed(seeds []DeviceSeed) error {
 
 // HostName returns the host and port clients connect to, e.g.
 // "127.0.0.1:41234" (the HostName of connection strings). When the
-// emulator listens on all interfaces, it names the loopback address.
+// emulator listens on all interfaces, it names the loopback address. With
+// Options.StandardPorts it is Options.HostName, without a port.
 func (e *Emulator) HostName() string {
 	return e.hostName
+}
+
+// ListenAddrs returns the addresses the emulator listens on: one in
+// single-port mode; with Options.StandardPorts ports 443, 5671 and 8883 on
+// each address listened on.
+func (e *Emulator) ListenAddrs() []net.Addr {
+	addrs := make([]net.Addr, len(e.ports))
+	for i, m := range e.ports {
+		addrs[i] = m.ln.Addr()
+	}
+	return addrs
 }
 
 // dialableHost turns a listening address into one a client can dial.
@@ -322,7 +395,11 @@ func (e *Emulator) connectionString(p Policy) string {
 // accepted since Start, whatever their protocol: tests use it to check
 // that a client reuses its connections.
 func (e *Emulator) ConnectionCount() int64 {
-	return e.mux.accepted.Load()
+	var n int64
+	for _, m := range e.ports {
+		n += m.accepted.Load()
+	}
+	return n
 }
 
 // Policies returns the hub's shared access policies, keys included.
@@ -363,15 +440,19 @@ func (e *Emulator) Shutdown(ctx context.Context) error {
 		e.baseCancel()
 		e.sessions.KickAll(ErrEmulatorClosed)
 		var errs []error
-		if err := e.mux.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs = append(errs, err)
+		for _, m := range e.ports {
+			if err := m.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
 		}
 		if err := e.httpServer.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 			_ = e.httpServer.Close()
 		}
 		e.amqp.close()
-		_ = e.mux.close()
+		for _, m := range e.ports {
+			_ = m.close()
+		}
 		<-e.serveDone
 		if t, ok := e.client.Transport.(*http.Transport); ok {
 			t.CloseIdleConnections()

@@ -55,17 +55,22 @@ func sniff(head []byte) protocol {
 	return protoHTTP
 }
 
-// muxListener accepts connections on the emulator's one port, terminates
-// TLS when configured, looks at the first bytes and hands the connection to
-// the AMQP handler ("AMQP…") or to the HTTP server (anything else).
+// muxListener accepts connections on one of the emulator's ports,
+// terminates TLS when configured, looks at the first bytes and hands the
+// connection to the AMQP handler ("AMQP…"), the MQTT handler or the HTTP
+// server (anything else), if the port serves that protocol.
 type muxListener struct {
 	ln        net.Listener
 	tlsConfig *tls.Config // nil for plain TCP
 	logger    *slog.Logger
+	// serves are the protocols this port serves; others are closed.
+	serves map[protocol]bool
 	// handlers serve the non-HTTP protocols; a nil handler refuses its
 	// protocol. MQTT has none yet.
 	handlers map[protocol]*atomic.Pointer[func(net.Conn)]
 
+	// http is where HTTP connections go: the HTTP server's listener, which
+	// every port of an emulator shares.
 	http *chanListener
 	// accepted counts the connections accepted since the start.
 	accepted atomic.Int64
@@ -76,15 +81,25 @@ type muxListener struct {
 	wg     sync.WaitGroup
 }
 
-func newMuxListener(ln net.Listener, tlsConfig *tls.Config, handlers map[protocol]*atomic.Pointer[func(net.Conn)], logger *slog.Logger) *muxListener {
-	return &muxListener{
+// newMuxListener serves the protocols serves (all when empty) on ln;
+// HTTP connections are delivered to httpLn.
+func newMuxListener(ln net.Listener, tlsConfig *tls.Config, serves []protocol, handlers map[protocol]*atomic.Pointer[func(net.Conn)], httpLn *chanListener, logger *slog.Logger) *muxListener {
+	m := &muxListener{
 		ln:        ln,
 		tlsConfig: tlsConfig,
 		logger:    logger,
+		serves:    map[protocol]bool{},
 		handlers:  handlers,
-		http:      newChanListener(ln.Addr()),
+		http:      httpLn,
 		conns:     make(map[net.Conn]struct{}),
 	}
+	if len(serves) == 0 {
+		serves = []protocol{protoHTTP, protoAMQP, protoMQTT}
+	}
+	for _, p := range serves {
+		m.serves[p] = true
+	}
+	return m
 }
 
 // serve accepts until the listener is closed.
@@ -158,7 +173,14 @@ func (m *muxListener) route(raw net.Conn) {
 	}
 	_ = raw.SetDeadline(time.Time{})
 	pc := &peekedConn{Conn: c, r: br}
-	if proto := sniff(head); proto != protoHTTP {
+	proto := sniff(head)
+	if !m.serves[proto] {
+		m.logger.Debug("emulator: connection refused: protocol not served on this port", "protocol", proto.String(), "port", m.ln.Addr().String(), "remote", raw.RemoteAddr().String())
+		m.untrack(raw)
+		_ = c.Close()
+		return
+	}
+	if proto != protoHTTP {
 		var h *func(net.Conn)
 		if p := m.handlers[proto]; p != nil {
 			h = p.Load()

@@ -195,8 +195,8 @@ func (e *Emulator) checkSAS(r *http.Request, header string) (Rights, error) {
 }
 
 // audienceMatches reports whether a token's resource (sr) covers the
-// request: its host part must name this hub (HostName, the Host the client
-// dialled, or <hub>.azure-devices.net), case-insensitively, and its path
+// request: its host part must name this hub (one of hostAliases, or the
+// Host the client dialled), case-insensitively, and its path
 // part, if any, must be a prefix of the request's path.
 func (e *Emulator) audienceMatches(r *http.Request, resource string) bool {
 	res := strings.ToLower(strings.TrimSpace(resource))
@@ -207,14 +207,7 @@ func (e *Emulator) audienceMatches(r *http.Request, resource string) bool {
 		res = strings.TrimPrefix(res, scheme)
 	}
 	host, rest, _ := strings.Cut(res, "/")
-	hostOK := false
-	for _, h := range []string{e.HostName(), r.Host, e.hubName + ".azure-devices.net"} {
-		if h != "" && strings.EqualFold(host, h) {
-			hostOK = true
-			break
-		}
-	}
-	if !hostOK {
+	if !e.namesThisHub(host) && !strings.EqualFold(host, r.Host) {
 		return false
 	}
 	rest = strings.Trim(rest, "/")

@@ -41,6 +41,10 @@ type route struct {
 // it; it is exported so that the emulator can also be mounted in an
 // httptest.Server or behind another router.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isWebSocketPath(r.URL.Path) {
+		e.serveWebSocket(w, r)
+		return
+	}
 	segments, pathErr := splitPath(r.URL)
 	entry := &Request{Method: r.Method, Path: "/" + strings.Join(segments, "/"), Query: r.URL.RawQuery, Time: e.now()}
 	e.reqlog.add(entry)

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -27,9 +29,9 @@ type certificates struct {
 const certLifetime = 7 * 24 * time.Hour
 
 // newCertificates generates an ECDSA P-256 CA and a server certificate it
-// signs, valid for 127.0.0.1, ::1 and localhost (plus host, when it is
-// another name or address).
-func newCertificates(hubName, host string) (*certificates, error) {
+// signs, valid for 127.0.0.1, ::1, localhost and <hub>.azure-devices.net,
+// plus each of hosts (names or addresses) that is another.
+func newCertificates(hubName string, hosts ...string) (*certificates, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -68,13 +70,14 @@ func newCertificates(hubName, host string) (*certificates, error) {
 		DNSNames:     []string{"localhost", hubName + ".azure-devices.net"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
-	if host != "" {
+	for _, host := range hosts {
+		host = strings.Trim(host, "[]")
 		if ip := net.ParseIP(host); ip != nil {
-			if !ip.IsLoopback() && !ip.IsUnspecified() {
+			if !ip.IsUnspecified() && !slices.ContainsFunc(template.IPAddresses, ip.Equal) {
 				template.IPAddresses = append(template.IPAddresses, ip)
 			}
-		} else if host != "localhost" {
-			template.DNSNames = append(template.DNSNames, host)
+		} else if host != "" && !slices.Contains(template.DNSNames, strings.ToLower(host)) {
+			template.DNSNames = append(template.DNSNames, strings.ToLower(host))
 		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, template, caCert, &key.PublicKey, caKey)

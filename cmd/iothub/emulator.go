@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,9 +13,9 @@ import (
 )
 
 func emulatorCommand(g *globals) *cobra.Command {
-	var host, hubName, caFile string
+	var host, hostName, hubName, caFile string
 	var port, partitions int
-	var useTLS bool
+	var useTLS, standardPorts bool
 	var groups []string
 	cmd := &cobra.Command{
 		Use:   "emulator",
@@ -23,31 +24,65 @@ func emulatorCommand(g *globals) *cobra.Command {
 for tests. It prints its connection strings; stop it with Ctrl-C.
 
 With --tls it serves TLS with a certificate from a CA generated at start,
-written to --ca-file, so clients in other languages can trust it.`,
+written to --ca-file, so clients in other languages can trust it.
+
+With --standard-ports it serves the ports IoT Hub serves, all with TLS: HTTPS
+(and AMQP over WebSockets) on 443, AMQPS on 5671 and MQTTS on 8883, and the
+connection strings name --host-name without a port. That is what the official
+SDKs of other languages and devices need, as they cannot be told a port.
+Ports below 1024 need root, or the capability to bind them:
+
+  sudo setcap cap_net_bind_service=+ep "$(command -v iothub)"
+  # or, for every program of this machine:
+  sudo sysctl net.ipv4.ip_unprivileged_port_start=443
+
+Trust the CA in clients: NODE_EXTRA_CA_CERTS=ca.pem for Node.js,
+SSL_CERT_FILE=ca.pem for Go and OpenSSL-based tools.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if useTLS && caFile == "" {
-				return fmt.Errorf("--tls needs --ca-file, where the emulator writes its CA certificate")
+			if (useTLS || standardPorts) && caFile == "" {
+				return fmt.Errorf("--tls and --standard-ports need --ca-file, where the emulator writes its CA certificate")
 			}
-			e, err := emulator.Start(cmd.Context(), &emulator.Options{
+			if hostName != "" && !standardPorts {
+				return fmt.Errorf("--host-name is for --standard-ports; on one port the host name is --host:--port")
+			}
+			opts := &emulator.Options{
 				HubName:        hubName,
-				Addr:           net.JoinHostPort(host, strconv.Itoa(port)),
 				TLS:            useTLS,
+				StandardPorts:  standardPorts,
+				HostName:       hostName,
 				Partitions:     partitions,
 				ConsumerGroups: groups,
-			})
+			}
+			if standardPorts {
+				if cmd.Flags().Changed("port") {
+					return fmt.Errorf("--port is for one port; --standard-ports listens on 443, 5671 and 8883")
+				}
+				opts.Addr = host // empty: localhost (127.0.0.1 and ::1)
+			} else {
+				if host == "" {
+					host = "127.0.0.1"
+				}
+				opts.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+			}
+			e, err := emulator.Start(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
 			defer e.Close()
-			if useTLS {
+			if e.CACertPEM() != nil {
 				if err := os.WriteFile(caFile, e.CACertPEM(), 0o644); err != nil {
 					return err
 				}
 			}
 			out := g.env.stdout
-			fmt.Fprintf(out, "IoT Hub emulator %q listening on %s\n", e.HubName(), e.HostName())
-			if useTLS {
+			var addrs []string
+			for _, a := range e.ListenAddrs() {
+				addrs = append(addrs, a.String())
+			}
+			fmt.Fprintf(out, "IoT Hub emulator %q listening on %s\n", e.HubName(), strings.Join(addrs, ", "))
+			fmt.Fprintf(out, "host name: %s\n", e.HostName())
+			if e.CACertPEM() != nil {
 				fmt.Fprintf(out, "CA certificate: %s\n", caFile)
 			}
 			for _, p := range []string{"iothubowner", "service", "registryReadWrite"} {
@@ -65,11 +100,13 @@ written to --ca-file, so clients in other languages can trust it.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&host, "host", "127.0.0.1", "address to listen on")
+	f.StringVar(&host, "host", "", "address to listen on (default 127.0.0.1; with --standard-ports localhost: 127.0.0.1 and ::1)")
 	f.IntVar(&port, "port", 0, "port to listen on (0: any free port)")
+	f.BoolVar(&standardPorts, "standard-ports", false, "serve 443 (HTTPS, WebSockets), 5671 (AMQPS) and 8883 (MQTTS) with TLS, as IoT Hub does")
+	f.StringVar(&hostName, "host-name", "", "with --standard-ports, the host name of the connection strings and certificate (default localhost)")
 	f.StringVar(&hubName, "hub-name", "emulator", "the hub's name (Event Hub entity name too)")
 	f.BoolVar(&useTLS, "tls", false, "serve TLS with a generated certificate")
-	f.StringVar(&caFile, "ca-file", "", "with --tls, where to write the CA certificate (PEM)")
+	f.StringVar(&caFile, "ca-file", "", "with --tls or --standard-ports, where to write the CA certificate (PEM)")
 	f.IntVar(&partitions, "partitions", 4, "partitions of the built-in Event Hub-compatible endpoint")
 	f.StringArrayVar(&groups, "consumer-group", nil, "an extra consumer group (repeatable; $Default always exists)")
 	return cmd

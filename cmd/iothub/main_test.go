@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -303,6 +306,58 @@ func TestEmulatorCommand(t *testing.T) {
 		t.Fatal("the emulator did not stop on interrupt")
 	}
 	assert.Equal(t, 1, cli(t, "", "", "emulator", "--tls").code, "--tls needs --ca-file")
+}
+
+// TestEmulatorStandardPorts runs `iothub emulator --standard-ports` on a
+// loopback address of its own and checks that the connection strings it
+// prints are port-less and that its CA file lets a client in.
+func TestEmulatorStandardPorts(t *testing.T) {
+	const host = "127.0.0.4"
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"emulator", "--standard-ports", "--host", host, "--host-name", host, "--ca-file", ca},
+			&env{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: func(string) string { return "" }})
+	}()
+	require.Eventually(t, func() bool {
+		select {
+		case code := <-done:
+			done <- code
+			return true
+		default:
+		}
+		return strings.Contains(out.String(), "Press Ctrl-C")
+	}, 20*time.Second, 10*time.Millisecond)
+	if !strings.Contains(out.String(), "Press Ctrl-C") {
+		if strings.Contains(out.String(), "permission denied") || strings.Contains(out.String(), "address already in use") {
+			if os.Getenv("IOTHUB_REQUIRE_STANDARD_PORTS") != "" {
+				t.Fatalf("standard ports are required here (IOTHUB_REQUIRE_STANDARD_PORTS): %s", out.String())
+			}
+			t.Skipf("skipped: ports 443, 5671 and 8883 on %s are not available to this process (run as root, or free them): %s", host, out.String())
+		}
+		t.Fatalf("the emulator did not start: %s", out.String())
+	}
+	assert.Contains(t, out.String(), "HostName="+host+";SharedAccessKeyName=iothubowner")
+	assert.Contains(t, out.String(), "Endpoint=sb://"+host+"/;")
+	assert.Contains(t, out.String(), host+":443, "+host+":5671, "+host+":8883")
+
+	pem, err := os.ReadFile(ca)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(pem))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://" + host + "/devices?api-version=2021-04-12")
+	require.NoError(t, err, "the CA file is trusted for the host name")
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "no token")
+
+	assert.Equal(t, 1, cli(t, "", "", "emulator", "--standard-ports").code, "--standard-ports needs --ca-file")
+	assert.Equal(t, 1, cli(t, "", "", "emulator", "--host-name", "x").code, "--host-name needs --standard-ports")
+	cancel()
+	assert.Equal(t, 0, <-done)
 }
 
 func TestMonitorCommand(t *testing.T) {

@@ -1,0 +1,62 @@
+package emulator
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/coder/websocket"
+)
+
+// The paths where IoT Hub accepts WebSocket upgrades: /$iothub/websocket on
+// the hub's host (AMQP for services and devices, MQTT for devices), and
+// /$servicebus/websocket on the Event Hub-compatible endpoint. Both are
+// served on every HTTP port of the emulator, as the endpoint shares its
+// host.
+const (
+	wsPathIoTHub     = "/$iothub/websocket"
+	wsPathServiceBus = "/$servicebus/websocket"
+)
+
+// wsSubprotocolAMQP is the WebSocket subprotocol of AMQP 1.0 (the OASIS
+// AMQP WebSocket Binding), which every official SDK offers.
+const wsSubprotocolAMQP = "AMQPWSB10"
+
+// isWebSocketPath reports whether a request is for one of the WebSocket
+// endpoints.
+func isWebSocketPath(path string) bool {
+	return strings.EqualFold(path, wsPathIoTHub) || strings.EqualFold(path, wsPathServiceBus)
+}
+
+// serveWebSocket upgrades a request to a WebSocket endpoint and hands the
+// connection to the AMQP engine, the same one the TCP ports feed; the
+// engine's own SASL and CBS authenticate it. A request that is not an
+// upgrade, or offers no subprotocol the emulator speaks, is refused before
+// or right after the handshake. MQTT over WebSockets comes with the MQTT
+// front end.
+func (e *Emulator) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "This endpoint takes WebSocket upgrades (subprotocol "+wsSubprotocolAMQP+") only.", http.StatusUpgradeRequired)
+		return
+	}
+	h := e.amqpHandler.Load()
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols: []string{wsSubprotocolAMQP},
+		// Device and service clients are not browsers: they send no
+		// Origin, or one that names nothing a browser would guard.
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		e.logger.Debug("emulator: WebSocket upgrade failed", "path", r.URL.Path, "error", err)
+		return
+	}
+	if c.Subprotocol() != wsSubprotocolAMQP || h == nil {
+		_ = c.Close(websocket.StatusPolicyViolation, "offer the "+wsSubprotocolAMQP+" subprotocol (MQTT over WebSockets is not served yet)")
+		return
+	}
+	// The engine owns the connection until it ends; the emulator's base
+	// context ends it at Shutdown.
+	nc := websocket.NetConn(e.baseCtx, c, websocket.MessageBinary)
+	defer nc.Close()
+	(*h)(nc)
+}
