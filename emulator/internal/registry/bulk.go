@@ -69,7 +69,7 @@ func (r BulkResult) Successful() bool { return len(r.Errors) == 0 }
 // DeviceDefinedMultipleTimes) or uses an unknown import mode; otherwise
 // each entry is applied on its own, in order, and the entries that failed
 // are listed in the result while the others stay applied.
-func (s *Store) Bulk(ops []ImportOp) (BulkResult, error) {
+func (s *Store) Bulk(ops []ImportOp) (_ BulkResult, err error) {
 	if len(ops) == 0 {
 		return BulkResult{}, errorf(iothub.CodeArgumentInvalid, "The bulk operation names no devices")
 	}
@@ -88,9 +88,10 @@ func (s *Store) Bulk(ops []ImportOp) (BulkResult, error) {
 		}
 	}
 	var res BulkResult
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	tx := s.lockWrite()
+	defer tx.end(&err)
 	for _, op := range ops {
+		tx.touch(op.DeviceID)
 		if err := s.applyOpLocked(op); err != nil {
 			e := OpError{DeviceID: op.DeviceID, ModuleID: op.ModuleID, Operation: op.Mode, Code: iothub.CodeServerError, Message: err.Error()}
 			var he *iothub.Error

@@ -82,8 +82,9 @@ func (s *Store) PutDevice(spec DeviceSpec, ifMatch string) (dev Device, created 
 	if len(spec.StatusReason) > MaxIDLength {
 		return Device{}, false, errorf(iothub.CodeArgumentInvalid, "StatusReason is longer than %d characters", MaxIDLength)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	tx := s.lockWrite()
+	defer tx.end(&err)
+	tx.touch(spec.DeviceID)
 	r := s.devices[spec.DeviceID]
 	if strings.TrimSpace(ifMatch) == "" {
 		if r != nil {
@@ -179,9 +180,10 @@ func (s *Store) GetDevice(id string) (Device, error) {
 // DeleteDevice deletes device id with its modules, twins and session. An
 // empty ifMatch or "*" deletes whatever the ETag; another value must match
 // (412001 PreconditionFailed otherwise).
-func (s *Store) DeleteDevice(id, ifMatch string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) DeleteDevice(id, ifMatch string) (err error) {
+	tx := s.lockWrite()
+	defer tx.end(&err)
+	tx.touch(id)
 	r := s.devices[id]
 	if r == nil {
 		return deviceNotFound(id)

@@ -48,8 +48,9 @@ func (s *Store) PutModule(spec ModuleSpec, ifMatch string) (mod Module, created 
 	if err := ValidateModuleID(spec.ModuleID); err != nil {
 		return Module{}, false, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	tx := s.lockWrite()
+	defer tx.end(&err)
+	tx.touch(spec.DeviceID)
 	r := s.devices[spec.DeviceID]
 	if r == nil {
 		return Module{}, false, deviceNotFound(spec.DeviceID)
@@ -150,9 +151,10 @@ func (s *Store) ListModules(deviceID string) ([]Module, error) {
 
 // DeleteModule deletes a module and its twin. An empty ifMatch or "*"
 // deletes whatever the ETag; another value must match.
-func (s *Store) DeleteModule(deviceID, moduleID, ifMatch string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) DeleteModule(deviceID, moduleID, ifMatch string) (err error) {
+	tx := s.lockWrite()
+	defer tx.end(&err)
+	tx.touch(deviceID)
 	r := s.devices[deviceID]
 	if r == nil {
 		return deviceNotFound(deviceID)

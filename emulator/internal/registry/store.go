@@ -8,12 +8,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/iotkit-go/iothub/emulator/internal/persist"
 )
 
 // Store is the in-memory identity registry. The zero value is not usable;
 // call New.
 type Store struct {
 	now func() time.Time
+	db  *persist.DB // nil: nothing is kept
 
 	mu         sync.RWMutex
 	devices    map[string]*deviceRecord
@@ -27,15 +30,39 @@ type Store struct {
 type Options struct {
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
+	// DB keeps every identity and twin in a state directory, and Open
+	// reads back what an earlier run kept; each change returns once it is
+	// on disk. Default: nil (nothing is kept).
+	DB *persist.DB
 }
 
-// New returns an empty Store.
+// New returns an empty Store that keeps nothing (Options.DB is ignored;
+// use Open for a Store with a state directory).
 func New(opts *Options) *Store {
-	s := &Store{now: time.Now, devices: make(map[string]*deviceRecord)}
-	if opts != nil && opts.Now != nil {
-		s.now = opts.Now
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
+	o.DB = nil
+	s, _ := Open(&o) // cannot fail without a DB
 	return s
+}
+
+// Open returns a Store holding what Options.DB kept (empty without one).
+func Open(opts *Options) (*Store, error) {
+	s := &Store{now: time.Now, devices: make(map[string]*deviceRecord)}
+	if opts != nil {
+		if opts.Now != nil {
+			s.now = opts.Now
+		}
+		s.db = opts.DB
+	}
+	if s.db != nil {
+		if err := s.load(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // Session is the per-device state of a connected (simulated or real)
@@ -228,10 +255,12 @@ func (s *Store) UpdateSession(deviceID string, fn func(*Session)) error {
 
 // SetConnectionState marks a device (moduleID "") or module connected or
 // disconnected, updating connectionStateUpdatedTime and lastActivityTime
-// and the service statistics.
+// and the service statistics. With a state directory the change is
+// journalled, not awaited: nobody answers a client with it.
 func (s *Store) SetConnectionState(deviceID, moduleID string, connected bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	tx := s.lockWrite()
+	defer tx.endNoWait()
+	tx.touch(deviceID)
 	r := s.devices[deviceID]
 	if r == nil {
 		return deviceNotFound(deviceID)

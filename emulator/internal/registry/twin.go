@@ -259,9 +259,10 @@ func (s *Store) ReplaceTwin(deviceID, moduleID string, p TwinPatch, ifMatch stri
 	return s.writeTwin(deviceID, moduleID, p, ifMatch, true)
 }
 
-func (s *Store) writeTwin(deviceID, moduleID string, p TwinPatch, ifMatch string, replace bool) (map[string]any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) writeTwin(deviceID, moduleID string, p TwinPatch, ifMatch string, replace bool) (_ map[string]any, err error) {
+	tx := s.lockWrite()
+	defer tx.end(&err)
+	tx.touch(deviceID)
 	t, doc, err := s.twinLocked(deviceID, moduleID)
 	if err != nil {
 		return nil, err
@@ -320,13 +321,14 @@ func (s *Store) applyTwinLocked(t *twinState, p TwinPatch, replace bool) error {
 // UpdateReported merges a patch into the reported properties of a device
 // (moduleID "") or module, as a device does over MQTT or AMQP, and returns
 // the new reported $version.
-func (s *Store) UpdateReported(deviceID, moduleID string, patch map[string]any) (int64, error) {
-	patch, err := ValidateReported(patch)
+func (s *Store) UpdateReported(deviceID, moduleID string, patch map[string]any) (_ int64, err error) {
+	patch, err = ValidateReported(patch)
 	if err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	tx := s.lockWrite()
+	defer tx.end(&err)
+	tx.touch(deviceID)
 	t, _, err := s.twinLocked(deviceID, moduleID)
 	if err != nil {
 		return 0, err
