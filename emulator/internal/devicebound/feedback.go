@@ -2,10 +2,11 @@ package devicebound
 
 import (
 	"encoding/json"
-	"sync"
 	"time"
 
 	"github.com/Azure/go-amqp"
+
+	"github.com/iotkit-go/iothub/emulator/internal/persist"
 )
 
 // Feedback status codes, as the hub writes them.
@@ -52,11 +53,11 @@ func wants(ack Ack, status string) bool {
 }
 
 // recordLocked notes the fate of m if its ack asks for it.
-func (h *Hub) recordLocked(m *Message, k Key, status string) {
+func (h *Hub) recordLocked(c *changes, m *Message, k Key, status string) {
 	if !wants(m.Ack, status) {
 		return
 	}
-	h.feedback.add(Record{
+	h.feedback.addLocked(c, Record{
 		OriginalMessageID:  m.MessageID,
 		Description:        statusDescriptions[status],
 		DeviceGenerationID: m.generation,
@@ -67,57 +68,69 @@ func (h *Hub) recordLocked(m *Message, k Key, status string) {
 }
 
 // feedback gathers records into batches: a batch is released to the outbox
-// when it holds size records or interval after its first record.
+// when it holds size records or interval after its first record. Its
+// fields but out are guarded by the Hub's lock, which orders its writes to
+// the DB with those of the queues whose changes produce the records.
 type feedback struct {
 	size     int
 	interval time.Duration
 	now      func() time.Time
+	db       *persist.DB
 
-	mu      sync.Mutex
 	pending []Record
 	first   time.Time
+	nextKey uint64 // the key of the next pending record in the DB
 
 	out *outbox
 }
 
-func newFeedback(size int, interval time.Duration, now func() time.Time) *feedback {
-	return &feedback{size: size, interval: interval, now: now, out: newOutbox()}
+func newFeedback(size int, interval time.Duration, now func() time.Time, db *persist.DB) *feedback {
+	return &feedback{size: size, interval: interval, now: now, db: db, out: newOutbox(db, bucketFeedbackOutbox)}
 }
 
-func (f *feedback) add(r Record) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *feedback) addLocked(c *changes, r Record) {
 	if len(f.pending) == 0 {
 		f.first = f.now()
 	}
 	f.pending = append(f.pending, r)
+	if f.db != nil {
+		v, _ := json.Marshal(r) // records hold only strings
+		c.ops = append(c.ops, persist.Put(bucketFeedbackPending, seqKey(f.nextKey), v))
+	}
+	f.nextKey++
 	if len(f.pending) >= f.size {
-		f.flushLocked()
+		f.flushLocked(c)
 	}
 }
 
-// flushDue releases the pending batch if it is old enough.
-func (f *feedback) flushDue() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// flushDueLocked releases the pending batch if it is old enough.
+func (f *feedback) flushDueLocked(c *changes) {
 	if len(f.pending) > 0 && f.now().Sub(f.first) >= f.interval {
-		f.flushLocked()
+		f.flushLocked(c)
 	}
 }
 
-func (f *feedback) flushLocked() {
+// flushLocked turns the pending records into a batch for the outbox, which
+// replaces them in the DB in the same write (see Hub.commitLocked).
+func (f *feedback) flushLocked(c *changes) {
+	if len(f.pending) == 0 {
+		return
+	}
 	body, _ := json.Marshal(f.pending) // records hold only strings
-	f.out.push(serviceBound(body, FeedbackContentType, f.now().UTC()), false)
+	c.batches = append(c.batches, serviceBound(body, FeedbackContentType, f.now().UTC()))
+	if f.db != nil {
+		c.ops = append(c.ops, persist.DeleteBefore(bucketFeedbackPending, seqKey(f.nextKey)))
+	}
 	f.pending = nil
 }
 
-func (f *feedback) close() { f.out.close() }
-
 // serviceBound builds a service-bound message (a feedback batch, a file
-// notification) as the hub sends it: a JSON body, its content type, and the
-// time it was enqueued in the annotations and the creation time.
-func serviceBound(body []byte, contentType string, enqueued time.Time) *amqp.Message {
-	return &amqp.Message{
+// notification) as the hub sends it, encoded: a JSON body, its content
+// type, and the time it was enqueued in the annotations and the creation
+// time. The encoding is what the outbox keeps and sends, so a message keeps
+// its identity across a restart.
+func serviceBound(body []byte, contentType string, enqueued time.Time) []byte {
+	m := &amqp.Message{
 		Data: [][]byte{body},
 		Properties: &amqp.MessageProperties{
 			MessageID:    newToken(),
@@ -126,4 +139,11 @@ func serviceBound(body []byte, contentType string, enqueued time.Time) *amqp.Mes
 		},
 		Annotations: amqp.Annotations{"x-opt-enqueued-time": enqueued},
 	}
+	payload, err := m.MarshalBinary()
+	if err != nil {
+		// Only values of types AMQP has no encoding for fail, and the
+		// message holds none.
+		panic("devicebound: encoding a service-bound message: " + err.Error())
+	}
+	return payload
 }

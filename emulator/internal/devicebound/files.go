@@ -1,7 +1,9 @@
 package devicebound
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -20,8 +22,9 @@ type FileNotification struct {
 }
 
 // NotifyFileUpload queues a notification that deviceID uploaded blobName
-// (size bytes) to blobURI.
-func (h *Hub) NotifyFileUpload(deviceID, blobName, blobURI string, size int64) {
+// (size bytes) to blobURI. With a DB, it returns once the notification is
+// on disk.
+func (h *Hub) NotifyFileUpload(deviceID, blobName, blobURI string, size int64) error {
 	now := h.opts.Now().UTC()
 	body, _ := json.Marshal(FileNotification{
 		DeviceID:        deviceID,
@@ -31,5 +34,9 @@ func (h *Hub) NotifyFileUpload(deviceID, blobName, blobURI string, size int64) {
 		BlobSizeInBytes: size,
 		EnqueuedTimeUTC: now.Format(time.RFC3339Nano),
 	})
-	h.files.push(serviceBound(body, FileNotificationContentType, now), false)
+	p := h.files.add([][]byte{serviceBound(body, FileNotificationContentType, now)}, nil)
+	if err := p.Wait(context.Background()); err != nil {
+		return fmt.Errorf("devicebound: keeping the file notification: %w", err)
+	}
+	return nil
 }

@@ -98,7 +98,25 @@ func (h *Hub) onDevicebound(d *amqpserver.Delivery) amqpserver.Outcome {
 		// Already expired: accepted, then expired at once, as the hub does.
 		m.ExpiryTime = h.opts.Now().Add(time.Nanosecond)
 	}
-	err := h.Enqueue(k, m, d.Size())
+	if h.db == nil {
+		return enqueueOutcome(k, h.Enqueue(k, m, d.Size())) // nothing to wait for
+	}
+	p, err := h.enqueue(k, m, d.Size(), true)
+	if err != nil {
+		return enqueueOutcome(k, err)
+	}
+	// The handler runs on the connection's read goroutine, which must not
+	// wait on the disk: the delivery is settled once the message is kept
+	// (for a pre-settled one, Settle only marks it done).
+	go func() {
+		defer h.settling.Done()
+		_ = d.Settle(enqueueOutcome(k, h.enqueued(k, m, p)))
+	}()
+	return nil
+}
+
+// enqueueOutcome is the service's answer to a send that Enqueue answered with err.
+func enqueueOutcome(k Key, err error) amqpserver.Outcome {
 	switch {
 	case err == nil:
 		return amqpserver.Accepted{}

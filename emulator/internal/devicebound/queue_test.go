@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/go-amqp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -63,17 +64,40 @@ func receive(t *testing.T, h *Hub, k Key) *Message {
 	return m
 }
 
+// nextBatch releases the pending feedback and takes the first batch of the
+// outbox, as a receiver that accepts it.
 func nextBatch(t *testing.T, h *Hub) []Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	h.feedback.mu.Lock()
-	h.feedback.flushLocked()
-	h.feedback.mu.Unlock()
-	m, err := h.feedback.out.next(ctx)
+	flushFeedback(h, false)
+	it, err := h.feedback.out.next(ctx)
 	require.NoError(t, err)
+	h.feedback.out.settled(it) // as a receiver that accepts it
+	return records(t, it.payload)
+}
+
+// flushFeedback releases the pending feedback batch: with due, only if it
+// is due; otherwise at once.
+func flushFeedback(h *Hub, due bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var c changes
+	if due {
+		h.feedback.flushDueLocked(&c)
+	} else {
+		h.feedback.flushLocked(&c)
+	}
+	h.commitLocked(&c)
+}
+
+// records decodes a feedback batch in its AMQP encoding.
+func records(t *testing.T, payload []byte) []Record {
+	t.Helper()
+	var m amqp.Message
+	require.NoError(t, m.UnmarshalBinary(payload))
 	var recs []Record
-	require.NoError(t, json.Unmarshal(m.Data[0], &recs))
+	require.NoError(t, json.Unmarshal(m.GetData(), &recs))
 	return recs
 }
 
@@ -227,10 +251,10 @@ func TestFeedbackBatching(t *testing.T) {
 		require.NoError(t, h.Complete(d1, m.LockToken))
 	}
 	assert.Equal(t, 1, h.feedback.out.len(), "a full batch goes out at once")
-	h.feedback.flushDue()
+	flushFeedback(h, true)
 	assert.Equal(t, 1, h.feedback.out.len(), "the rest waits for the interval")
 	clk.add(time.Second)
-	h.feedback.flushDue()
+	flushFeedback(h, true)
 	assert.Equal(t, 2, h.feedback.out.len())
 }
 
