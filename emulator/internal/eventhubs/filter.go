@@ -110,17 +110,20 @@ func selectorError(expr string) *amqpserver.Error {
 
 // resolve turns a start position into the sequence number of the first
 // event to send. Events already dropped by retention are skipped, as Event
-// Hubs does; a position beyond the end of the stream is refused.
+// Hubs does; a position beyond the end of the stream is refused. The stream
+// ends with the last visible event: one not yet on disk counts as not yet
+// appended, so a receiver starting at @latest gets it once it is.
 func (p *partitionLog) resolve(pos startPosition) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	end := p.visible
 	switch pos.kind {
 	case startLatest:
-		return p.nextSeq, nil
+		return end.nextSeq, nil
 	case startOffset:
-		if pos.value > p.nextOff || (!pos.inclusive && pos.value == p.nextOff) {
+		if pos.value > end.nextOff || (!pos.inclusive && pos.value == end.nextOff) {
 			return 0, &amqpserver.Error{Condition: CondArgumentOutOfRange, Description: fmt.Sprintf(
-				"The supplied offset '%d' is invalid. The last offset in the system is '%d'.", pos.value, p.lastOff)}
+				"The supplied offset '%d' is invalid. The last offset in the system is '%d'.", pos.value, end.lastOff)}
 		}
 		return p.seekLocked(pos.inclusive, func(e *storedEvent) int64 { return e.offset }, pos.value), nil
 	case startSequence:
@@ -128,9 +131,9 @@ func (p *partitionLog) resolve(pos startPosition) (int64, error) {
 		if !pos.inclusive {
 			next++
 		}
-		if next > p.nextSeq {
+		if next > end.nextSeq {
 			return 0, &amqpserver.Error{Condition: CondArgumentOutOfRange, Description: fmt.Sprintf(
-				"The supplied sequence number '%d' is invalid. The last sequence number in the system is '%d'.", pos.value, p.nextSeq-1)}
+				"The supplied sequence number '%d' is invalid. The last sequence number in the system is '%d'.", pos.value, end.nextSeq-1)}
 		}
 		return max(next, p.firstSeq), nil
 	case startEnqueued:

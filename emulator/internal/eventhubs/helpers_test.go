@@ -96,7 +96,9 @@ func newEnv(t testing.TB, opts *Options) *env {
 		e.clock = newFakeClock()
 		o.Now = e.clock.Now
 	}
-	e.hub = New(&o)
+	h, err := Open(&o)
+	require.NoError(t, err)
+	e.hub = h
 	e.srv = amqpserver.NewServer(nil)
 	require.NoError(t, e.hub.Register(e.srv))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -3,6 +3,7 @@ package eventhubs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/Azure/go-amqp"
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver"
+	"github.com/iotkit-go/iothub/emulator/internal/persist"
 )
 
 // ErrClosed is returned by Append after Close.
@@ -51,23 +53,48 @@ type Hub struct {
 	partitions []*partitionLog
 	ids        []string
 
+	// waitCommit waits for a write to Options.DB to be on disk: waitForCommit,
+	// but a test can hold commits back to see what readers see meanwhile.
+	waitCommit func(ctx context.Context, w persist.Pending) error
+
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // delivery goroutines and showWhenCommitted
 
 	mu    sync.Mutex
 	slots map[slotKey]*slot // receivers per consumer group and partition
 }
 
-// New returns a Hub with empty partitions.
-func New(opts *Options) *Hub {
+// Open returns a Hub. With Options.DB, it holds what a previous run kept
+// there: the events still within retention (those that expired while the
+// emulator was stopped are dropped from the state directory too), the
+// numbering of every partition, the creation time and the consumer groups.
+// Open fails with a *PartitionCountError when the stored hub has another
+// partition count, and with a *CorruptStateError for a record it cannot
+// read. Without a DB, the partitions start empty and Open does not fail.
+func Open(opts *Options) (*Hub, error) {
 	o := opts.withDefaults()
-	h := &Hub{opts: o, created: o.Now().UTC().Truncate(time.Millisecond), slots: make(map[slotKey]*slot)}
-	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h := &Hub{opts: o, waitCommit: waitForCommit, slots: make(map[slotKey]*slot)}
 	for i := range o.Partitions {
 		id := strconv.Itoa(i)
 		h.ids = append(h.ids, id)
-		h.partitions = append(h.partitions, newPartitionLog(id, o.Retention, o.MaxBytes))
+		h.partitions = append(h.partitions, newPartitionLog(id, o.Retention, o.MaxBytes, o.DB))
+	}
+	if o.DB == nil {
+		h.created = o.Now().UTC().Truncate(time.Millisecond)
+	} else if err := h.load(); err != nil {
+		return nil, err
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	return h, nil
+}
+
+// New returns a Hub with empty partitions: Open for callers without
+// Options.DB. It panics if Open fails, which only a DB can make it do.
+func New(opts *Options) *Hub {
+	h, err := Open(opts)
+	if err != nil {
+		panic(err)
 	}
 	return h
 }
@@ -95,6 +122,21 @@ func (h *Hub) PartitionFor(deviceID string) string {
 
 // Append stores a device's event in its partition and wakes the receivers
 // reading there. It returns the partition and the sequence number given.
+//
+// With Options.DB, Append returns once the event is on disk, so a device
+// is acknowledged only for events that survive a crash; concurrent appends
+// share a commit. Readers see the event only then too: receivers,
+// $management's partition properties, the runtime metric and start
+// positions (@latest included) know only events on disk. A crash can
+// lose an event not yet committed, and the restarted hub gives its
+// sequence number and offset to another event, but no reader saw it, so
+// none can have checkpointed it and skip its successor.
+//
+// When ctx ends first, Append returns ctx's error with the partition and
+// sequence number, but the write goes on: the event becomes visible once
+// it is on disk, so a device that sends it again may make a duplicate, as
+// at-least-once delivery allows. When the disk fails, the error says so;
+// neither that event nor any later one becomes visible.
 func (h *Hub) Append(ctx context.Context, ev Event) (partition string, seq int64, err error) {
 	if err := ctx.Err(); err != nil {
 		return "", 0, err
@@ -106,15 +148,45 @@ func (h *Hub) Append(ctx context.Context, ev Event) (partition string, seq int64
 	p := h.partitions[h.index(id)]
 	now := h.opts.Now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	seq, offset, enqueued := p.reserveLocked(now)
 	data, err := encodeEvent(&ev, seq, offset, enqueued)
 	if err != nil {
+		p.mu.Unlock()
 		return "", 0, err
 	}
-	p.commitLocked(offset, enqueued, data, now)
+	stored, upto := p.commitLocked(offset, enqueued, data, now)
+	p.mu.Unlock()
+	if p.db == nil {
+		return id, seq, nil // visible already
+	}
+	if err := h.waitCommit(ctx, stored); err != nil {
+		if ctx.Err() != nil {
+			h.showWhenCommitted(p, stored, upto)
+		}
+		return id, seq, fmt.Errorf("eventhubs: event %d of partition %s may not be on disk: %w", seq, id, err)
+	}
+	p.show(upto)
 	return id, seq, nil
 }
+
+// showWhenCommitted shows an event to readers once its write is on disk,
+// for an Append whose caller stopped waiting: without it, the event would
+// stay hidden until a later append of the partition is committed. It gives
+// up when the hub closes.
+func (h *Hub) showWhenCommitted(p *partitionLog, w persist.Pending, upto counters) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ctx.Err() != nil {
+		return // Close may be waiting on h.wg already
+	}
+	h.wg.Go(func() {
+		if h.waitCommit(h.ctx, w) == nil {
+			p.show(upto)
+		}
+	})
+}
+
+func waitForCommit(ctx context.Context, w persist.Pending) error { return w.Wait(ctx) }
 
 // encodeEvent builds the AMQP message a consumer receives, annotations
 // included, and encodes it once.
@@ -243,7 +315,8 @@ func (h *Hub) Register(srv *amqpserver.Server) error {
 
 // Close stops delivering events and waits for the delivery goroutines to
 // end. Attached receivers are detached with amqp:link:detach-forced; later
-// Appends fail with ErrClosed.
+// Appends fail with ErrClosed. Close leaves Options.DB open: close it after
+// the hub, and it commits what the hub handed it.
 func (h *Hub) Close() error {
 	h.cancel()
 	h.DetachReceivers(amqpserver.CondLinkDetachForced, "The event hub is shutting down.")

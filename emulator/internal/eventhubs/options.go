@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver"
+	"github.com/iotkit-go/iothub/emulator/internal/persist"
 )
 
 // DefaultConsumerGroup is the consumer group every hub has.
@@ -20,12 +21,14 @@ type Options struct {
 	EntityName string
 
 	// Partitions is the number of partitions, with ids "0" to "Partitions-1".
-	// IoT Hub allows 2 to 128.
+	// IoT Hub allows 2 to 128, and a hub keeps the count it was created
+	// with: Open refuses a DB that holds a hub with another count.
 	// Default: 4.
 	Partitions int
 
 	// ConsumerGroups lists the consumer groups besides $Default, which is
-	// always there. Names match case-insensitively, as in Event Hubs.
+	// always there. Names match case-insensitively, as in Event Hubs. With
+	// a DB, the hub also keeps every group a previous run had.
 	// Default: none.
 	ConsumerGroups []string
 
@@ -74,6 +77,15 @@ type Options struct {
 	// requests still go to Authorize.
 	// Default: nil (attaches go to Authorize).
 	AuthorizeLink func(l *amqpserver.Link) error
+
+	// DB is the state directory that keeps the partitions (the events
+	// within retention and the counters that number them), the creation
+	// time and the consumer groups across restarts: Open loads what a
+	// previous run kept, and Append returns once its event is on disk;
+	// readers see an event only then. The hub does not close DB; close it
+	// after Hub.Close.
+	// Default: nil (nothing is kept).
+	DB *persist.DB
 
 	// Now is the clock used for enqueued times and retention.
 	// Default: time.Now.

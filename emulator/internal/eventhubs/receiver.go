@@ -248,7 +248,8 @@ func (r *receiver) finishKick() {
 }
 
 // run sends the partition's events from sequence number seq on, as fast as
-// the client's credit allows, and waits for appends at the end of the log.
+// the client's credit allows, and waits at the end of the visible events
+// for more.
 func (r *receiver) run(seq int64) {
 	defer r.finishKick()
 	var opts *amqpserver.SendOptions

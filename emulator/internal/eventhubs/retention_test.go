@@ -62,7 +62,7 @@ func TestRetentionBySize(t *testing.T) {
 
 func TestRetentionCompactsTheLog(t *testing.T) {
 	t.Parallel()
-	p := newPartitionLog("0", time.Hour, 100*10)
+	p := newPartitionLog("0", time.Hour, 100*10, nil)
 	now := time.Unix(1e9, 0)
 	for i := range 5000 {
 		p.mu.Lock()
