@@ -35,13 +35,21 @@ func (e *Emulator) startAMQP(o *Options) error {
 		Logger:      e.logger,
 	})
 	a.cbs = cbs.New(cbs.Options{Verify: e.verifyCBSToken, Now: e.now})
-	a.c2d = devicebound.New(devicebound.Options{
+	// The registry is loaded already: the queues' depths reported at Open
+	// land on their identities.
+	var err error
+	a.c2d, err = devicebound.Open(devicebound.Options{
 		Lookup: e.lookupIdentity,
 		OnCount: func(k devicebound.Key, depth int) {
 			_ = e.store.SetC2DCount(k.DeviceID, k.ModuleID, depth)
 		},
 		Now: e.now,
+		DB:  e.db,
 	})
+	if err != nil {
+		_ = a.server.Close()
+		return fmt.Errorf("emulator: state directory: %w", err)
+	}
 	// The redirect names the host of the connection strings, and the port
 	// that serves AMQP: the one port, or 5671.
 	host, port := e.hostName, PortAMQPS
@@ -50,7 +58,7 @@ func (e *Emulator) startAMQP(o *Options) error {
 		host = h
 		port, _ = strconv.Atoi(portText)
 	}
-	a.events = eventhubs.New(&eventhubs.Options{
+	a.events, err = eventhubs.Open(&eventhubs.Options{
 		EntityName:     e.hubName,
 		Partitions:     o.Partitions,
 		ConsumerGroups: o.ConsumerGroups,
@@ -64,7 +72,13 @@ func (e *Emulator) startAMQP(o *Options) error {
 		AuthorizeLink: func(l *amqpserver.Link) error { return a.cbs.AuthorizeLink(l, cbs.ServiceConnect) },
 		Now:           e.now,
 		Logger:        e.logger,
+		DB:            e.db,
 	})
+	if err != nil {
+		_ = a.server.Close()
+		a.c2d.Close()
+		return fmt.Errorf("emulator: state directory: %w", err)
+	}
 	// C2D, feedback and file notifications take a policy with ServiceConnect,
 	// or an Entra ID token with each node's data action.
 	serviceLink := func(l *amqpserver.Link) error { return a.cbs.AuthorizeLink(l, serviceLinkNeed(l.Address())) }

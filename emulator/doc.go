@@ -107,6 +107,19 @@
 // sent; [Emulator.DropAMQPConnections], [Emulator.DetachTelemetryReceivers]
 // and [Emulator.LimitTokenLifetime] do the same for AMQP.
 //
-// The emulator keeps everything in memory and forgets it at Close. It has
-// no global state: any number of emulators can run side by side.
+// By default the emulator keeps everything in memory and forgets it at
+// Close. With [Options].StateDir (iothub emulator --state-dir) it keeps the
+// hub in a directory instead, in one bbolt file, and finds it again at the
+// next start: identities, modules and twins, the policies and their keys
+// (connection strings stay valid), consumer groups, C2D queues with their
+// order and delivery counts, feedback and file notifications not yet
+// received, the telemetry partitions within retention (offsets and sequence
+// numbers go on where they stopped), and the CA. Every change is answered
+// once it is on disk, many changes sharing one fsync; a crash (even
+// SIGKILL) loses at most changes not yet answered and never leaves the file
+// unreadable. What a restart does not keep: connections (every identity is
+// disconnected), C2D locks (a message locked by a device is ready again,
+// with its delivery count), and lastActivityTime changes caused by activity
+// alone. The emulator has no global state: any number of emulators can run
+// side by side, each with its own state directory or none.
 package emulator

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iotkit-go/iothub/emulator/internal/persist"
 	"github.com/iotkit-go/iothub/emulator/internal/query"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
 	"github.com/iotkit-go/iothub/emulator/internal/sessions"
@@ -49,6 +50,18 @@ type Options struct {
 	// strings and the certificate; it must resolve to Addr. Only with
 	// StandardPorts. Default: "localhost".
 	HostName string
+	// StateDir keeps the hub's state in this directory (created if
+	// needed), so that a standalone emulator survives restarts: the
+	// registry with modules and twins, the policies and their keys, the
+	// consumer groups, the C2D queues with pending feedback and file
+	// notifications, the telemetry partitions within retention, and the CA.
+	// Every change is answered once it is on disk; a crash loses at most
+	// what was being written and never leaves the directory unreadable.
+	// One emulator at a time may use a directory, and only for the hub
+	// name it was made for. Policies and Devices still apply: a policy
+	// without keys keeps its stored ones, a seed device that exists is
+	// left as it is. Default: "" (everything in memory, forgotten at Close).
+	StateDir string
 	// Policies are the hub's shared access policies; keys left empty are
 	// generated. Default: DefaultPolicies() with generated keys.
 	Policies []Policy
@@ -94,6 +107,8 @@ type Emulator struct {
 	policies []Policy
 	now      func() time.Time
 	store    *registry.Store
+	// db keeps the state in Options.StateDir; nil keeps nothing.
+	db *persist.DB
 
 	// standard is Options.StandardPorts; aliases are the lower-case host
 	// names token audiences may name (see hostAliases).
@@ -149,22 +164,37 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 	if o.HubName == "" {
 		o.HubName = "emulator"
 	}
-	if o.Addr == "" {
+	if o.Addr == "" && !o.StandardPorts {
 		o.Addr = "127.0.0.1:0"
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	policies, err := preparePolicies(o.Policies)
+	db, err := openState(&o, o.Logger)
 	if err != nil {
 		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			_ = db.Close()
+		}
+	}()
+	policies, err := restorePolicies(db, o.Policies)
+	if err != nil {
+		return nil, err
+	}
+	store, err := registry.Open(&registry.Options{DB: db})
+	if err != nil {
+		return nil, fmt.Errorf("emulator: state directory %s: %w", o.StateDir, err)
 	}
 	e := &Emulator{
 		hubName:   o.HubName,
 		logger:    o.Logger,
 		policies:  policies,
 		now:       time.Now,
-		store:     registry.New(nil),
+		db:        db,
+		store:     store,
 		queries:   query.NewEngine(nil),
 		serveDone: make(chan struct{}),
 	}
@@ -219,7 +249,10 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 	var serverTLS *tls.Config
 	transport := &http.Transport{ForceAttemptHTTP2: false, MaxIdleConnsPerHost: 16}
 	if o.TLS {
-		e.certs, err = newCertificates(o.HubName, certHosts...)
+		ca, err := restoreCA(db, o.HubName, e.logger)
+		if err == nil {
+			e.certs, err = newCertificates(o.HubName, ca, certHosts...)
+		}
 		if err != nil {
 			closeBound()
 			return nil, err
@@ -262,7 +295,8 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		defer close(e.serveDone)
 		_ = e.httpServer.Serve(e.httpLn)
 	}()
-	e.logger.Info("emulator: started", "hub", e.hubName, "host", e.HostName(), "tls", e.tls)
+	e.logger.Info("emulator: started", "hub", e.hubName, "host", e.HostName(), "tls", e.tls, "state", db.Path())
+	started = true
 	return e, nil
 }
 
@@ -284,6 +318,11 @@ func (e *Emulator) seed(seeds []DeviceSeed) error {
 					}
 					*k = key
 				}
+			}
+		}
+		if e.db != nil {
+			if _, err := e.store.GetDevice(d.DeviceID); err == nil {
+				continue // kept from an earlier run, as it is now
 			}
 		}
 		if _, _, err := e.store.PutDevice(registry.DeviceSpec{DeviceID: d.DeviceID, Status: status, Auth: a}, ""); err != nil {
@@ -454,6 +493,10 @@ func (e *Emulator) Shutdown(ctx context.Context) error {
 			_ = m.close()
 		}
 		<-e.serveDone
+		// Everything that writes has stopped: what is pending is committed.
+		if err := e.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("emulator: closing the state directory: %w", err))
+		}
 		if t, ok := e.client.Transport.(*http.Transport); ok {
 			t.CloseIdleConnections()
 		}

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -85,6 +86,10 @@ func DefaultPolicies() []Policy {
 	}
 }
 
+// minKeyBytes is the shortest key the emulator takes; IoT Hub generates
+// keys of 32 bytes.
+const minKeyBytes = 16
+
 // preparePolicies copies the policies, fills in missing keys and checks
 // names and keys.
 func preparePolicies(in []Policy) ([]Policy, error) {
@@ -103,6 +108,10 @@ func preparePolicies(in []Policy) ([]Policy, error) {
 		seen[strings.ToLower(p.Name)] = true
 		for _, k := range []*string{&p.PrimaryKey, &p.SecondaryKey} {
 			if *k != "" {
+				if b, err := base64.StdEncoding.DecodeString(*k); err != nil || len(b) < minKeyBytes {
+					// Never the key itself in the message.
+					return nil, fmt.Errorf("emulator: a key of policy %q is not the base64 of at least %d bytes", p.Name, minKeyBytes)
+				}
 				continue
 			}
 			key, err := registry.NewKey()

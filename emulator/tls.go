@@ -17,7 +17,8 @@ import (
 )
 
 // certificates are the CA and server certificate of one emulator, made at
-// Start and never written to disk by the emulator itself.
+// Start; the CA is kept in the state directory when there is one, so that
+// clients that trust it keep trusting it across restarts.
 type certificates struct {
 	caPEM  []byte
 	server tls.Certificate
@@ -25,37 +26,104 @@ type certificates struct {
 }
 
 // certLifetime is long enough for any test run and short enough that a
-// leaked CA is of little use.
-const certLifetime = 7 * 24 * time.Hour
+// leaked CA is of little use; a CA kept in a state directory lives
+// stateCALifetime, and is replaced once less than a day of it is left.
+const (
+	certLifetime     = 7 * 24 * time.Hour
+	stateCALifetime  = 90 * 24 * time.Hour
+	caRenewThreshold = 24 * time.Hour
+)
 
-// newCertificates generates an ECDSA P-256 CA and a server certificate it
-// signs, valid for 127.0.0.1, ::1, localhost and <hub>.azure-devices.net,
-// plus each of hosts (names or addresses) that is another.
-func newCertificates(hubName string, hosts ...string) (*certificates, error) {
+// authority is a CA: its certificate and key.
+type authority struct {
+	cert *x509.Certificate
+	der  []byte
+	key  *ecdsa.PrivateKey
+}
+
+// newAuthority generates an ECDSA P-256 CA valid for lifetime.
+func newAuthority(hubName string, lifetime time.Duration) (*authority, error) {
 	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: CA key: %w", err)
 	}
-	caTemplate := &x509.Certificate{
+	template := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "IoT Hub emulator CA (" + hubName + ")", Organization: []string{"iotkit-go emulator"}},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(certLifetime),
+		NotAfter:              now.Add(lifetime),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: CA certificate: %w", err)
 	}
-	caCert, err := x509.ParseCertificate(caDER)
+	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: CA certificate: %w", err)
 	}
+	return &authority{cert: cert, der: der, key: key}, nil
+}
 
+// marshal returns the CA's certificate and key in PEM form.
+func (a *authority) marshal() ([]byte, error) {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(a.key)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: CA key: %w", err)
+	}
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.der})
+	return append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...), nil
+}
+
+// parseAuthority reads what marshal wrote.
+func parseAuthority(data []byte) (*authority, error) {
+	a := &authority{}
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		switch b.Type {
+		case "CERTIFICATE":
+			cert, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("emulator: stored CA certificate: %w", err)
+			}
+			a.cert, a.der = cert, b.Bytes
+		case "PRIVATE KEY":
+			k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("emulator: stored CA key: %w", err)
+			}
+			ek, ok := k.(*ecdsa.PrivateKey)
+			if !ok {
+				return nil, fmt.Errorf("emulator: stored CA key is a %T, not ECDSA", k)
+			}
+			a.key = ek
+		}
+	}
+	if a.cert == nil || a.key == nil || !a.cert.IsCA {
+		return nil, fmt.Errorf("emulator: the stored CA is incomplete")
+	}
+	return a, nil
+}
+
+// newCertificates signs, with ca (a new one when nil), a server certificate
+// valid for 127.0.0.1, ::1, localhost and <hub>.azure-devices.net, plus
+// each of hosts (names or addresses) that is another.
+func newCertificates(hubName string, ca *authority, hosts ...string) (*certificates, error) {
+	if ca == nil {
+		var err error
+		if ca, err = newAuthority(hubName, certLifetime); err != nil {
+			return nil, err
+		}
+	}
+	now := time.Now()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: server key: %w", err)
@@ -64,7 +132,7 @@ func newCertificates(hubName string, hosts ...string) (*certificates, error) {
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"iotkit-go emulator"}},
 		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(certLifetime),
+		NotAfter:     earliest(now.Add(certLifetime), ca.cert.NotAfter),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     []string{"localhost", hubName + ".azure-devices.net"},
@@ -80,17 +148,24 @@ func newCertificates(hubName string, hosts ...string) (*certificates, error) {
 			template.DNSNames = append(template.DNSNames, strings.ToLower(host))
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, template, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, template, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: server certificate: %w", err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
+	pool.AddCert(ca.cert)
 	return &certificates{
-		caPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		server: tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key},
+		caPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.der}),
+		server: tls.Certificate{Certificate: [][]byte{der, ca.der}, PrivateKey: key},
 		pool:   pool,
 	}, nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func serial() *big.Int {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,7 +14,8 @@ import (
 )
 
 func emulatorCommand(g *globals) *cobra.Command {
-	var host, hostName, hubName, caFile string
+	var host, hostName, hubName, caFile, stateDir string
+	var policyKeys []string
 	var port, partitions int
 	var useTLS, standardPorts bool
 	var groups []string
@@ -37,7 +39,13 @@ Ports below 1024 need root, or the capability to bind them:
   sudo sysctl net.ipv4.ip_unprivileged_port_start=443
 
 Trust the CA in clients: NODE_EXTRA_CA_CERTS=ca.pem for Node.js,
-SSL_CERT_FILE=ca.pem for Go and OpenSSL-based tools.`,
+SSL_CERT_FILE=ca.pem for Go and OpenSSL-based tools.
+
+With --state-dir the hub keeps its state there and finds it again at the next
+start: devices, modules and twins, the policies' keys (so connection strings
+stay valid), consumer groups, C2D queues, pending feedback and file
+notifications, telemetry within retention, and the CA (so clients keep
+trusting it). --policy-key sets a policy's primary key instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (useTLS || standardPorts) && caFile == "" {
@@ -46,7 +54,13 @@ SSL_CERT_FILE=ca.pem for Go and OpenSSL-based tools.`,
 			if hostName != "" && !standardPorts {
 				return fmt.Errorf("--host-name is for --standard-ports; on one port the host name is --host:--port")
 			}
+			policies, err := policiesWithKeys(policyKeys)
+			if err != nil {
+				return err
+			}
 			opts := &emulator.Options{
+				Policies:       policies,
+				StateDir:       stateDir,
 				HubName:        hubName,
 				TLS:            useTLS,
 				StandardPorts:  standardPorts,
@@ -85,6 +99,9 @@ SSL_CERT_FILE=ca.pem for Go and OpenSSL-based tools.`,
 			if e.CACertPEM() != nil {
 				fmt.Fprintf(out, "CA certificate: %s\n", caFile)
 			}
+			if stateDir != "" {
+				fmt.Fprintf(out, "state directory: %s\n", stateDir)
+			}
 			for _, p := range []string{"iothubowner", "service", "registryReadWrite"} {
 				cs, err := e.PolicyConnectionString(p)
 				if err == nil {
@@ -109,5 +126,32 @@ SSL_CERT_FILE=ca.pem for Go and OpenSSL-based tools.`,
 	f.StringVar(&caFile, "ca-file", "", "with --tls or --standard-ports, where to write the CA certificate (PEM)")
 	f.IntVar(&partitions, "partitions", 4, "partitions of the built-in Event Hub-compatible endpoint")
 	f.StringArrayVar(&groups, "consumer-group", nil, "an extra consumer group (repeatable; $Default always exists)")
+	f.StringVar(&stateDir, "state-dir", "", "keep the hub's state in this directory across restarts (default: in memory)")
+	f.StringArrayVar(&policyKeys, "policy-key", nil, "a policy's primary key, as name=base64 (repeatable; default: generated, or kept in --state-dir)")
 	return cmd
+}
+
+// policiesWithKeys reads --policy-key values into the default policies;
+// none leaves the policies to the emulator (generated or kept keys).
+func policiesWithKeys(values []string) ([]emulator.Policy, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	policies := emulator.DefaultPolicies()
+	for _, v := range values {
+		name, key, ok := strings.Cut(v, "=")
+		if !ok || name == "" || key == "" {
+			return nil, fmt.Errorf("--policy-key takes name=base64key, as in iothubowner=<44 base64 characters>; got a value without '=' or with an empty side")
+		}
+		i := slices.IndexFunc(policies, func(p emulator.Policy) bool { return strings.EqualFold(p.Name, name) })
+		if i < 0 {
+			var names []string
+			for _, p := range policies {
+				names = append(names, p.Name)
+			}
+			return nil, fmt.Errorf("--policy-key: there is no policy %q; the policies are %s", name, strings.Join(names, ", "))
+		}
+		policies[i].PrimaryKey = key
+	}
+	return policies, nil
 }

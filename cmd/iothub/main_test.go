@@ -360,6 +360,51 @@ func TestEmulatorStandardPorts(t *testing.T) {
 	assert.Equal(t, 0, <-done)
 }
 
+// TestEmulatorStateDir starts `iothub emulator --state-dir` twice on the
+// same directory: the device created through the first is there in the
+// second, whose connection string is the first one's (a kept key, or the
+// one --policy-key gives).
+func TestEmulatorStateDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	runEmulator := func(args ...string) (cs string, stop func()) {
+		var out syncBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, append([]string{"emulator", "--state-dir", dir}, args...),
+				&env{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: func(string) string { return "" }})
+		}()
+		require.Eventually(t, func() bool { return strings.Contains(out.String(), "Press Ctrl-C") }, 20*time.Second, 10*time.Millisecond, out.String())
+		assert.Contains(t, out.String(), "state directory: "+dir)
+		_, after, _ := strings.Cut(out.String(), "export IOTHUB_CONNECTION_STRING='")
+		cs, _, _ = strings.Cut(after, "'")
+		return cs, func() {
+			cancel()
+			assert.Equal(t, 0, <-done)
+		}
+	}
+	cs1, stop := runEmulator("--policy-key", "iothubowner="+key)
+	assert.Contains(t, cs1, "SharedAccessKey="+key)
+	r := cli(t, cs1, "", "device", "create", "kept")
+	require.Equal(t, 0, r.code, r.stderr)
+	stop()
+
+	cs2, stop := runEmulator()
+	defer stop()
+	// The port differs (0: any free one); the key is the one kept.
+	assert.Contains(t, cs2, "SharedAccessKey="+key)
+	r = cli(t, cs2, "", "device", "show", "kept")
+	require.Equal(t, 0, r.code, r.stderr)
+
+	for _, bad := range []string{"iothubowner", "=abc", "nobody=" + key, "iothubowner=not-base64"} {
+		r := cli(t, "", "", "emulator", "--policy-key", bad)
+		assert.Equal(t, 1, r.code, bad)
+		assert.NotContains(t, r.stderr, "not-base64", "keys are not echoed")
+	}
+}
+
 func TestMonitorCommand(t *testing.T) {
 	t.Parallel()
 	e := hub(t, emulator.DeviceSeed{DeviceID: "s1"}, emulator.DeviceSeed{DeviceID: "s2"})
