@@ -151,6 +151,16 @@ func TestStandardPortsAudiences(t *testing.T) {
 	assert.Equal(t, int32(200), putToken(t, s, sign(t, standardPortsHost, "iothubowner", key, time.Hour), standardPortsHost))
 	assert.Equal(t, int32(200), putToken(t, s, sign(t, standardPortsHost+"/messages/devicebound", "iothubowner", key, time.Hour), "amqps://"+standardPortsHost+"/messages/devicebound"))
 	assert.Equal(t, int32(401), putToken(t, s, sign(t, "elsewhere", "iothubowner", key, time.Hour), standardPortsHost))
+
+	// The telemetry redirect names what a client must dial: amqps on 5671
+	// of the port-less host, in the address as in its fields.
+	_, err = s.NewReceiver(ctx, "messages/events/ConsumerGroups/$Default/Partitions/1", nil)
+	var remote *amqp.Error
+	require.ErrorAs(t, err, &remote)
+	assert.Equal(t, amqp.ErrCondLinkRedirect, remote.Condition)
+	assert.Equal(t, standardPortsHost, remote.Info["hostname"])
+	assert.EqualValues(t, 5671, remote.Info["port"])
+	assert.Equal(t, "amqps://"+standardPortsHost+":5671/"+e.HubName()+"/ConsumerGroups/$Default/Partitions/1", remote.Info["address"])
 }
 
 func TestStandardPortsCertificate(t *testing.T) {
