@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 // FuzzTwinPatch feeds arbitrary JSON bodies through the twin rules: no
@@ -80,6 +81,37 @@ func FuzzValidateID(f *testing.F) {
 			if id[i] <= ' ' || id[i] >= 0x7f || id[i] == '/' {
 				t.Fatalf("accepted id with byte %#x", id[i])
 			}
+		}
+	})
+}
+
+// FuzzDecodeDevice reads arbitrary bytes as a device record of the state
+// directory: an error or a record, never a panic, and a record that is
+// accepted encodes again and renders its twin documents.
+func FuzzDecodeDevice(f *testing.F) {
+	s := New(nil)
+	_, _, _ = s.PutDevice(DeviceSpec{DeviceID: "d"}, "")
+	_, _, _ = s.PutModule(ModuleSpec{DeviceID: "d", ModuleID: "m"}, "")
+	_, _ = s.UpdateTwin("d", "", TwinPatch{Tags: map[string]any{"a": map[string]any{"b": json.Number("1")}}, Desired: map[string]any{"x": "y"}}, "")
+	seed, err := encodeDevice(s.devices["d"])
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(`{"device":{"DeviceID":"d"},"twin":{"desired":{"meta":null},"reported":{}}}`))
+	f.Add([]byte(`{"device":{"DeviceID":"d"},"modules":[{"module":{"DeviceID":"d","ModuleID":"m"},"twin":{"tags":{"k":[1,{"z":null}]}}}]}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := decodeDevice(data, time.Unix(0, 0))
+		if err != nil {
+			return
+		}
+		if _, err := encodeDevice(r); err != nil {
+			t.Fatalf("an accepted record does not encode again: %v", err)
+		}
+		_ = deviceTwinDoc(r)
+		for _, m := range r.modules {
+			_ = moduleTwinDoc(r, m)
 		}
 	})
 }
