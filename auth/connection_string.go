@@ -20,11 +20,10 @@ type ConnectionString struct {
 	// SharedAccessKeyName is the name of the shared access policy
 	// ("iothubowner", "service"). Required with SharedAccessKey.
 	SharedAccessKeyName string
-	// SharedAccessKey is the policy's base64 key. Secret.
-	SharedAccessKey string
+	// SharedAccessKey is the policy's base64 key.
+	SharedAccessKey Secret
 	// SharedAccessSignature is a ready-made SAS token, given instead of a key.
-	// Secret.
-	SharedAccessSignature string
+	SharedAccessSignature Secret
 	// Endpoint is the Event Hub-compatible endpoint, "sb://host/"; empty in
 	// the IoT Hub form.
 	Endpoint string
@@ -130,9 +129,9 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 		case fieldSharedAccessKeyName:
 			cs.SharedAccessKeyName = value
 		case fieldSharedAccessKey:
-			cs.SharedAccessKey = value
+			cs.SharedAccessKey = NewSecret(value)
 		case fieldSharedAccessSignature:
-			cs.SharedAccessSignature = value
+			cs.SharedAccessSignature = NewSecret(value)
 		case fieldEndpoint:
 			cs.Endpoint = value
 		case fieldEntityPath:
@@ -176,17 +175,17 @@ func (cs *ConnectionString) validate() error {
 	}
 
 	switch {
-	case cs.SharedAccessKey != "" && cs.SharedAccessSignature != "":
+	case !cs.SharedAccessKey.IsZero() && !cs.SharedAccessSignature.IsZero():
 		return &ConnectionStringError{Field: fieldSharedAccessSignature, Problem: "cannot be given together with SharedAccessKey"}
-	case cs.SharedAccessKey != "":
-		if _, err := decodeKey(cs.SharedAccessKey); err != nil {
+	case !cs.SharedAccessKey.IsZero():
+		if _, err := decodeKey(cs.SharedAccessKey.Reveal()); err != nil {
 			return &ConnectionStringError{Field: fieldSharedAccessKey, Problem: err.Error()}
 		}
 		if cs.SharedAccessKeyName == "" {
 			return &ConnectionStringError{Field: fieldSharedAccessKeyName, Problem: "is missing (it is required with SharedAccessKey)"}
 		}
-	case cs.SharedAccessSignature != "":
-		if _, err := ParseSAS(cs.SharedAccessSignature); err != nil {
+	case !cs.SharedAccessSignature.IsZero():
+		if _, err := ParseSAS(cs.SharedAccessSignature.Reveal()); err != nil {
 			return &ConnectionStringError{Field: fieldSharedAccessSignature, Problem: "is not a valid SAS token", Err: err}
 		}
 	default:
@@ -373,13 +372,13 @@ func isLoopback(hostport string) bool {
 // a [*SASCredential] when it has a SharedAccessSignature.
 func (cs *ConnectionString) Credential() (Credential, error) {
 	switch {
-	case cs.SharedAccessKey != "" && cs.Endpoint != "":
+	case !cs.SharedAccessKey.IsZero() && cs.Endpoint != "":
 		// The Event Hub-compatible form: Event Hubs signs with the key's text.
-		return NewSharedAccessKeyCredential(cs.SharedAccessKeyName, cs.SharedAccessKey, &SharedAccessKeyCredentialOptions{SignWithKeyText: true})
-	case cs.SharedAccessKey != "":
-		return NewSharedAccessKeyCredential(cs.SharedAccessKeyName, cs.SharedAccessKey, nil)
-	case cs.SharedAccessSignature != "":
-		return NewSASCredential(cs.SharedAccessSignature)
+		return NewSharedAccessKeyCredential(cs.SharedAccessKeyName, cs.SharedAccessKey.Reveal(), &SharedAccessKeyCredentialOptions{SignWithKeyText: true})
+	case !cs.SharedAccessKey.IsZero():
+		return NewSharedAccessKeyCredential(cs.SharedAccessKeyName, cs.SharedAccessKey.Reveal(), nil)
+	case !cs.SharedAccessSignature.IsZero():
+		return NewSASCredential(cs.SharedAccessSignature.Reveal())
 	default:
 		return nil, &ConnectionStringError{Field: fieldSharedAccessKey, Problem: "is missing (give SharedAccessKey or SharedAccessSignature)"}
 	}
@@ -417,11 +416,11 @@ func (cs *ConnectionString) format(redact bool) string {
 		b.WriteByte('=')
 		b.WriteString(value)
 	}
-	secret := func(v string) string {
-		if redact && v != "" {
+	secret := func(v Secret) string {
+		if redact && !v.IsZero() {
 			return redacted
 		}
-		return v
+		return v.Reveal()
 	}
 	if cs.Endpoint != "" {
 		add(fieldEndpoint, cs.Endpoint)

@@ -29,29 +29,29 @@ func TestParseConnectionString(t *testing.T) {
 		{
 			name: "service policy",
 			in:   "HostName=myhub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=" + testKey,
-			want: ConnectionString{HostName: "myhub.azure-devices.net", SharedAccessKeyName: "iothubowner", SharedAccessKey: testKey},
+			want: ConnectionString{HostName: "myhub.azure-devices.net", SharedAccessKeyName: "iothubowner", SharedAccessKey: NewSecret(testKey)},
 		},
 		{
 			name: "any order, any case, whitespace, trailing semicolon",
 			in:   " sharedaccesskey = " + testKey + " ;\tHOSTNAME=myhub.azure-devices.net ; SharedAccessKeyName=service;;",
-			want: ConnectionString{HostName: "myhub.azure-devices.net", SharedAccessKeyName: "service", SharedAccessKey: testKey},
+			want: ConnectionString{HostName: "myhub.azure-devices.net", SharedAccessKeyName: "service", SharedAccessKey: NewSecret(testKey)},
 		},
 		{
 			name: "shared access signature",
 			in:   "HostName=myhub.azure-devices.net;SharedAccessSignature=" + sas,
-			want: ConnectionString{HostName: "myhub.azure-devices.net", SharedAccessSignature: sas},
+			want: ConnectionString{HostName: "myhub.azure-devices.net", SharedAccessSignature: NewSecret(sas)},
 		},
 		{
 			name: "shared access signature with key name",
 			in:   "HostName=myhub.azure-devices.net;SharedAccessKeyName=service;SharedAccessSignature=" + sas,
-			want: ConnectionString{HostName: "myhub.azure-devices.net", SharedAccessKeyName: "service", SharedAccessSignature: sas},
+			want: ConnectionString{HostName: "myhub.azure-devices.net", SharedAccessKeyName: "service", SharedAccessSignature: NewSecret(sas)},
 		},
 		{
 			name: "event hub compatible",
 			in:   "Endpoint=sb://ihsuprodamres001dednamespace.servicebus.windows.net/;SharedAccessKeyName=service;SharedAccessKey=" + testKey + ";EntityPath=myhub",
 			want: ConnectionString{
 				HostName: "ihsuprodamres001dednamespace.servicebus.windows.net", Endpoint: "sb://ihsuprodamres001dednamespace.servicebus.windows.net/",
-				SharedAccessKeyName: "service", SharedAccessKey: testKey, EntityPath: "myhub",
+				SharedAccessKeyName: "service", SharedAccessKey: NewSecret(testKey), EntityPath: "myhub",
 			},
 		},
 		{
@@ -59,53 +59,53 @@ func TestParseConnectionString(t *testing.T) {
 			in:   "Endpoint=sb://localhost:5672;SharedAccessKeyName=service;SharedAccessKey=" + testKey + ";EntityPath=hub;UseDevelopmentEmulator=true",
 			want: ConnectionString{
 				HostName: "localhost:5672", Endpoint: "sb://localhost:5672",
-				SharedAccessKeyName: "service", SharedAccessKey: testKey, EntityPath: "hub", UseDevelopmentEmulator: true,
+				SharedAccessKeyName: "service", SharedAccessKey: NewSecret(testKey), EntityPath: "hub", UseDevelopmentEmulator: true,
 			},
 		},
 		{
 			name: "endpoint and matching host name",
 			in:   "HostName=NS.servicebus.windows.net;Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=s;SharedAccessKey=" + testKey,
-			want: ConnectionString{HostName: "NS.servicebus.windows.net", Endpoint: "sb://ns.servicebus.windows.net/", SharedAccessKeyName: "s", SharedAccessKey: testKey},
+			want: ConnectionString{HostName: "NS.servicebus.windows.net", Endpoint: "sb://ns.servicebus.windows.net/", SharedAccessKeyName: "s", SharedAccessKey: NewSecret(testKey)},
 		},
 		{
 			name: "emulator on IPv4 loopback with port",
 			in:   "HostName=127.0.0.1:40123;SharedAccessKeyName=iothubowner;SharedAccessKey=" + testKey + ";UseDevelopmentEmulator=true",
-			want: ConnectionString{HostName: "127.0.0.1:40123", SharedAccessKeyName: "iothubowner", SharedAccessKey: testKey, UseDevelopmentEmulator: true},
+			want: ConnectionString{HostName: "127.0.0.1:40123", SharedAccessKeyName: "iothubowner", SharedAccessKey: NewSecret(testKey), UseDevelopmentEmulator: true},
 		},
 		{
 			name: "emulator on 127.0.0.0/8",
 			in:   "HostName=127.1.2.3;SharedAccessKeyName=iothubowner;SharedAccessKey=" + testKey + ";UseDevelopmentEmulator=TRUE",
-			want: ConnectionString{HostName: "127.1.2.3", SharedAccessKeyName: "iothubowner", SharedAccessKey: testKey, UseDevelopmentEmulator: true},
+			want: ConnectionString{HostName: "127.1.2.3", SharedAccessKeyName: "iothubowner", SharedAccessKey: NewSecret(testKey), UseDevelopmentEmulator: true},
 		},
 		{
 			name: "emulator on localhost",
 			in:   "HostName=LocalHost;SharedAccessKeyName=iothubowner;SharedAccessKey=" + testKey + ";UseDevelopmentEmulator=true",
-			want: ConnectionString{HostName: "LocalHost", SharedAccessKeyName: "iothubowner", SharedAccessKey: testKey, UseDevelopmentEmulator: true},
+			want: ConnectionString{HostName: "LocalHost", SharedAccessKeyName: "iothubowner", SharedAccessKey: NewSecret(testKey), UseDevelopmentEmulator: true},
 		},
 		{
 			name: "emulator on localhost with port",
 			in:   "HostName=localhost:8443;SharedAccessKeyName=iothubowner;SharedAccessKey=" + testKey + ";UseDevelopmentEmulator=true",
-			want: ConnectionString{HostName: "localhost:8443", SharedAccessKeyName: "iothubowner", SharedAccessKey: testKey, UseDevelopmentEmulator: true},
+			want: ConnectionString{HostName: "localhost:8443", SharedAccessKeyName: "iothubowner", SharedAccessKey: NewSecret(testKey), UseDevelopmentEmulator: true},
 		},
 		{
 			name: "emulator on bare ::1",
 			in:   "HostName=::1;SharedAccessKeyName=iothubowner;SharedAccessKey=" + testKey + ";UseDevelopmentEmulator=true",
-			want: ConnectionString{HostName: "::1", SharedAccessKeyName: "iothubowner", SharedAccessKey: testKey, UseDevelopmentEmulator: true},
+			want: ConnectionString{HostName: "::1", SharedAccessKeyName: "iothubowner", SharedAccessKey: NewSecret(testKey), UseDevelopmentEmulator: true},
 		},
 		{
 			name: "emulator on [::1]:port",
 			in:   "HostName=[::1]:40123;SharedAccessKeyName=iothubowner;SharedAccessKey=" + testKey + ";UseDevelopmentEmulator=true",
-			want: ConnectionString{HostName: "[::1]:40123", SharedAccessKeyName: "iothubowner", SharedAccessKey: testKey, UseDevelopmentEmulator: true},
+			want: ConnectionString{HostName: "[::1]:40123", SharedAccessKeyName: "iothubowner", SharedAccessKey: NewSecret(testKey), UseDevelopmentEmulator: true},
 		},
 		{
 			name: "emulator false on a remote host",
 			in:   "HostName=myhub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=" + testKey + ";UseDevelopmentEmulator=false",
-			want: ConnectionString{HostName: "myhub.azure-devices.net", SharedAccessKeyName: "iothubowner", SharedAccessKey: testKey},
+			want: ConnectionString{HostName: "myhub.azure-devices.net", SharedAccessKeyName: "iothubowner", SharedAccessKey: NewSecret(testKey)},
 		},
 		{
 			name: "host name with port",
 			in:   "HostName=myhub.azure-devices.net:443;SharedAccessKeyName=iothubowner;SharedAccessKey=" + testKey,
-			want: ConnectionString{HostName: "myhub.azure-devices.net:443", SharedAccessKeyName: "iothubowner", SharedAccessKey: testKey},
+			want: ConnectionString{HostName: "myhub.azure-devices.net:443", SharedAccessKeyName: "iothubowner", SharedAccessKey: NewSecret(testKey)},
 		},
 	}
 	for _, tt := range tests {
@@ -250,7 +250,7 @@ func TestConnectionStringCredential(t *testing.T) {
 		assert.Equal(t, "service", keyCred.KeyName())
 		tok, err := cred.Token(t.Context(), "h.example")
 		require.NoError(t, err)
-		sas, err := ParseSAS(tok.Value)
+		sas, err := ParseSAS(tok.Value.Reveal())
 		require.NoError(t, err)
 		assert.Equal(t, "service", sas.KeyName)
 		assert.True(t, sas.VerifySignature(testKey))
@@ -263,7 +263,7 @@ func TestConnectionStringCredential(t *testing.T) {
 		require.IsType(t, &SASCredential{}, cred)
 		tok, err := cred.Token(t.Context(), "h.example")
 		require.NoError(t, err)
-		assert.Equal(t, sas, tok.Value)
+		assert.Equal(t, sas, tok.Value.Reveal())
 	})
 	t.Run("bad string", func(t *testing.T) {
 		t.Parallel()

@@ -16,7 +16,7 @@ const (
 type AccessToken struct {
 	// Value is the token: a full "SharedAccessSignature sr=…" string for SAS,
 	// the bare JWT for Entra ID.
-	Value string
+	Value Secret
 	// Type is [TokenTypeSAS] or [TokenTypeJWT].
 	Type string
 	// ExpiresOn is when the hub stops accepting the token.
@@ -43,7 +43,7 @@ var (
 // for a token of [TokenTypeJWT].
 func AuthorizationHeader(tok AccessToken) string {
 	if tok.Type == TokenTypeJWT {
-		return "Bearer " + tok.Value
+		return "Bearer " + tok.Value.Reveal()
 	}
-	return tok.Value
+	return tok.Value.Reveal()
 }

@@ -34,5 +34,8 @@
 //
 // Keys, signatures and tokens never appear in errors, and the String method
 // of every type here that holds one replaces it with "<redacted>" (so does
-// every fmt verb, %#v included). Log them freely.
+// every fmt verb, %#v included). They are held as a [Secret], which no
+// printing reaches, not even fmt's reflection over a struct that holds one
+// in an unexported field: a client, a consumer or a user's own type that
+// holds a credential prints no key under any verb. Log them freely.
 package auth

@@ -112,9 +112,9 @@ type SAS struct {
 	// Resource is the URI the token grants access to (sr), URL-decoded,
 	// e.g. "myhub.azure-devices.net" or "myhub.azure-devices.net/devices/d1".
 	Resource string
-	// Signature is the base64 HMAC-SHA256 signature (sig), URL-decoded. It is
-	// a secret: whoever holds it holds the token.
-	Signature string
+	// Signature is the base64 HMAC-SHA256 signature (sig), URL-decoded:
+	// whoever holds it holds the token.
+	Signature Secret
 	// Expiry is when the token stops being valid (se), in UTC.
 	Expiry time.Time
 	// KeyName is the name of the shared access policy that signed the token
@@ -206,7 +206,7 @@ func ParseSAS(token string) (*SAS, error) {
 			if _, err := base64.StdEncoding.DecodeString(decoded); err != nil {
 				return nil, &SASError{Field: field, Problem: "is not valid base64"}
 			}
-			s.Signature = decoded
+			s.Signature = NewSecret(decoded)
 		case "se":
 			se, ok := parseUnixSeconds(decoded)
 			if !ok {
@@ -282,7 +282,7 @@ func (s *SAS) VerifyKeyTextSignature(key string) bool {
 }
 
 func (s *SAS) verify(k []byte) bool {
-	got, err := base64.StdEncoding.DecodeString(s.Signature)
+	got, err := base64.StdEncoding.DecodeString(s.Signature.Reveal())
 	if err != nil {
 		return false
 	}

@@ -35,7 +35,7 @@ func NewSASCredential(token string) (*SASCredential, error) {
 	}
 	value := sasPrefix + " " + body
 	return &SASCredential{
-		token:    AccessToken{Value: value, Type: TokenTypeSAS, ExpiresOn: sas.Expiry},
+		token:    AccessToken{Value: NewSecret(value), Type: TokenTypeSAS, ExpiresOn: sas.Expiry},
 		sas:      sas,
 		resource: normaliseResource(sas.Resource),
 		now:      time.Now,

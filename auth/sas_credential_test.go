@@ -31,7 +31,7 @@ func TestSASCredentialToken(t *testing.T) {
 			cred.now = func() time.Time { return expiry.Add(-time.Second) }
 			got, err := cred.Token(t.Context(), "myhub.azure-devices.net")
 			require.NoError(t, err)
-			assert.Equal(t, AccessToken{Value: tok, Type: TokenTypeSAS, ExpiresOn: expiry}, got)
+			assert.Equal(t, AccessToken{Value: NewSecret(tok), Type: TokenTypeSAS, ExpiresOn: expiry}, got)
 			assert.Equal(t, "myhub.azure-devices.net", cred.Resource())
 			assert.Equal(t, expiry, cred.ExpiresOn())
 		})
@@ -54,7 +54,7 @@ func TestSASCredentialExpired(t *testing.T) {
 		require.ErrorAs(t, err, &expired)
 		assert.Equal(t, expiry, expired.ExpiresOn)
 		assert.Equal(t, "auth: SAS token expired at 2030-01-01T00:00:00Z", err.Error())
-		assert.Empty(t, got.Value)
+		assert.Empty(t, got.Value.Reveal())
 	}
 
 	// With the real clock, a token from 1970 is long expired.
@@ -95,7 +95,7 @@ func TestSASCredentialAudience(t *testing.T) {
 			got, err := cred.Token(t.Context(), tt.audience)
 			if tt.ok {
 				require.NoError(t, err)
-				assert.Equal(t, tok, got.Value)
+				assert.Equal(t, tok, got.Value.Reveal())
 				return
 			}
 			require.ErrorIs(t, err, ErrAudienceMismatch)

@@ -122,7 +122,7 @@ func TestParseSAS(t *testing.T) {
 			sas, err := ParseSAS(tt.token)
 			require.NoError(t, err)
 			assert.Equal(t, "myhub.azure-devices.net", sas.Resource)
-			assert.Equal(t, sig, sas.Signature)
+			assert.Equal(t, sig, sas.Signature.Reveal())
 			assert.Equal(t, time.Unix(2_000_000_000, 0).UTC(), sas.Expiry)
 			assert.Equal(t, tt.wantKeyName, sas.KeyName)
 			// skn is not signed, so every variant verifies.
@@ -201,8 +201,8 @@ func TestSASVerifySignature(t *testing.T) {
 		for _, tamper := range []func(s *SAS){
 			func(s *SAS) { s.Resource = "myhub.azure-devices.net" },
 			func(s *SAS) { s.Expiry = s.Expiry.Add(time.Hour) },
-			func(s *SAS) { s.Signature = "AAAA" + s.Signature[4:] },
-			func(s *SAS) { s.Signature = "not base64" },
+			func(s *SAS) { s.Signature = NewSecret("AAAA" + s.Signature.Reveal()[4:]) },
+			func(s *SAS) { s.Signature = NewSecret("not base64") },
 		} {
 			c := *sas
 			tamper(&c)
@@ -250,7 +250,7 @@ func TestSASStringRedacts(t *testing.T) {
 		for _, arg := range []any{sas, *sas} {
 			out := fmt.Sprintf(verb, arg)
 			assert.NotContains(t, out, sas.Signature, verb)
-			assert.NotContains(t, out, url.QueryEscape(sas.Signature), verb)
+			assert.NotContains(t, out, url.QueryEscape(sas.Signature.Reveal()), verb)
 			assert.Contains(t, out, "<redacted>", verb)
 		}
 	}
@@ -259,8 +259,8 @@ func TestSASStringRedacts(t *testing.T) {
 func TestAuthorizationHeader(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, "SharedAccessSignature sr=a&sig=b&se=1",
-		AuthorizationHeader(AccessToken{Value: "SharedAccessSignature sr=a&sig=b&se=1", Type: TokenTypeSAS}))
-	assert.Equal(t, "Bearer eyJ.x.y", AuthorizationHeader(AccessToken{Value: "eyJ.x.y", Type: TokenTypeJWT}))
+		AuthorizationHeader(AccessToken{Value: NewSecret("SharedAccessSignature sr=a&sig=b&se=1"), Type: TokenTypeSAS}))
+	assert.Equal(t, "Bearer eyJ.x.y", AuthorizationHeader(AccessToken{Value: NewSecret("eyJ.x.y"), Type: TokenTypeJWT}))
 }
 
 func TestErrorsUnwrap(t *testing.T) {
@@ -283,7 +283,7 @@ func TestVerifyKeyTextSignature(t *testing.T) {
 	require.NoError(t, err)
 	tok, err := cred.Token(context.Background(), "sb://ns/hub")
 	require.NoError(t, err)
-	sas, err := ParseSAS(tok.Value)
+	sas, err := ParseSAS(tok.Value.Reveal())
 	require.NoError(t, err)
 	assert.True(t, sas.VerifyKeyTextSignature("cGFzc3dvcmQ="))
 	assert.False(t, sas.VerifySignature("cGFzc3dvcmQ="), "not the IoT Hub signing")

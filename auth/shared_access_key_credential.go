@@ -63,8 +63,8 @@ type SharedAccessKeyCredentialOptions struct {
 // String method, and every fmt verb, hide the key.
 type SharedAccessKeyCredential struct {
 	keyName  string
-	keyText  string // as given, for EventHubsCredential
-	key      []byte // the HMAC key: decoded, or the text with SignWithKeyText
+	keyText  Secret      // as given, for EventHubsCredential
+	key      secretBytes // the HMAC key: decoded, or the text with SignWithKeyText
 	opts     SharedAccessKeyCredentialOptions
 	lifetime time.Duration
 	renewAt  time.Duration // after issue
@@ -107,9 +107,9 @@ func NewSharedAccessKeyCredential(keyName, key string, opts *SharedAccessKeyCred
 		k = []byte(key)
 	}
 	c := &SharedAccessKeyCredential{
-		keyText:  key,
+		keyText:  NewSecret(key),
 		keyName:  keyName,
-		key:      k,
+		key:      newSecretBytes(k),
 		lifetime: DefaultTokenLifetime,
 		now:      time.Now,
 	}
@@ -144,7 +144,7 @@ func NewSharedAccessKeyCredential(keyName, key string, opts *SharedAccessKeyCred
 func (c *SharedAccessKeyCredential) EventHubsCredential() *SharedAccessKeyCredential {
 	o := c.opts
 	o.SignWithKeyText = true
-	ec, err := NewSharedAccessKeyCredential(c.keyName, c.keyText, &o)
+	ec, err := NewSharedAccessKeyCredential(c.keyName, c.keyText.Reveal(), &o)
 	if err != nil {
 		// The options and key were accepted once already.
 		panic("auth: EventHubsCredential: " + err.Error())
@@ -196,10 +196,10 @@ func (c *SharedAccessKeyCredential) sign(audience string, now time.Time) *cached
 	// (lifetime minus RenewAt of it) before that real expiry, so that a
 	// holder renewing on schedule is never left with an expired token.
 	expiry := now.Add(c.lifetime).Truncate(time.Second)
-	value := signSAS(audience, c.keyName, c.key, expiry.Unix())
+	value := signSAS(audience, c.keyName, c.key.reveal(), expiry.Unix())
 	renewOn := expiry.Add(-(c.lifetime - c.renewAt))
 	return &cachedToken{
-		token:   AccessToken{Value: value, Type: TokenTypeSAS, ExpiresOn: expiry},
+		token:   AccessToken{Value: NewSecret(value), Type: TokenTypeSAS, ExpiresOn: expiry},
 		renewOn: renewOn,
 	}
 }

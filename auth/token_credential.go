@@ -99,7 +99,7 @@ func (c *TokenCredential) refresh(ctx context.Context) (AccessToken, error) {
 		return AccessToken{}, fmt.Errorf("auth: getting an Entra ID token: %w", err)
 	}
 	t := &cachedToken{
-		token:   AccessToken{Value: tok.Token, Type: TokenTypeJWT, ExpiresOn: tok.ExpiresOn},
+		token:   AccessToken{Value: NewSecret(tok.Token), Type: TokenTypeJWT, ExpiresOn: tok.ExpiresOn},
 		renewOn: refreshTime(now, tok.ExpiresOn, tok.RefreshOn),
 	}
 	c.cached.Store(t)

@@ -76,7 +76,7 @@ func TestTokenCredential(t *testing.T) {
 
 	tok, err := cred.Token(t.Context(), "ignored.azure-devices.net")
 	require.NoError(t, err)
-	assert.Equal(t, AccessToken{Value: "jwt-1", Type: TokenTypeJWT, ExpiresOn: clock.Now().Add(time.Hour)}, tok)
+	assert.Equal(t, AccessToken{Value: NewSecret("jwt-1"), Type: TokenTypeJWT, ExpiresOn: clock.Now().Add(time.Hour)}, tok)
 	assert.Equal(t, [][]string{{EntraIDScope}}, fake.scopes)
 	assert.Equal(t, "Bearer jwt-1", AuthorizationHeader(tok))
 }
@@ -112,7 +112,7 @@ func TestTokenCredentialCaching(t *testing.T) {
 			clock.Advance(time.Second)
 			renewed, err := cred.Token(ctx, "a")
 			require.NoError(t, err)
-			assert.Equal(t, "jwt-2", renewed.Value)
+			assert.Equal(t, "jwt-2", renewed.Value.Reveal())
 			assert.Equal(t, 2, fake.callCount())
 		})
 	}
@@ -194,10 +194,10 @@ func TestTokenCredentialServesValidTokenDuringRefresh(t *testing.T) {
 	assert.Equal(t, first, got, "a caller waited for the refresh")
 
 	close(fake.block)
-	assert.Equal(t, "jwt-2", (<-refreshed).Value)
+	assert.Equal(t, "jwt-2", (<-refreshed).Value.Reveal())
 	got, err = cred.Token(t.Context(), "")
 	require.NoError(t, err)
-	assert.Equal(t, "jwt-2", got.Value)
+	assert.Equal(t, "jwt-2", got.Value.Reveal())
 }
 
 func TestTokenCredentialConcurrentCallsFetchOnce(t *testing.T) {
@@ -217,7 +217,7 @@ func TestTokenCredentialConcurrentCallsFetchOnce(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, 1, fake.callCount())
 	for _, tok := range tokens {
-		assert.Equal(t, "jwt-1", tok.Value)
+		assert.Equal(t, "jwt-1", tok.Value.Reveal())
 	}
 }
 

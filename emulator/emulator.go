@@ -104,7 +104,7 @@ type Emulator struct {
 	hostName string
 	tls      bool
 	logger   *slog.Logger
-	policies []Policy
+	policies []*Policy // pointers: printing the Emulator by reflection never reaches a key
 	now      func() time.Time
 	store    *registry.Store
 	// db keeps the state in Options.StateDir; nil keeps nothing.
@@ -191,7 +191,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 	e := &Emulator{
 		hubName:   o.HubName,
 		logger:    o.Logger,
-		policies:  policies,
+		policies:  pointers(policies),
 		now:       time.Now,
 		db:        db,
 		store:     store,
@@ -407,7 +407,7 @@ func (e *Emulator) URL() string {
 func (e *Emulator) ConnectionString() string {
 	p, ok := e.policy("iothubowner")
 	if !ok {
-		p = e.policies[0]
+		p = *e.policies[0]
 	}
 	return e.connectionString(p)
 }
@@ -443,8 +443,21 @@ func (e *Emulator) ConnectionCount() int64 {
 
 // Policies returns the hub's shared access policies, keys included.
 func (e *Emulator) Policies() []Policy {
-	return append([]Policy(nil), e.policies...)
+	out := make([]Policy, len(e.policies))
+	for i, p := range e.policies {
+		out[i] = *p
+	}
+	return out
 }
+
+// String describes the emulator without its keys.
+func (e *Emulator) String() string {
+	return fmt.Sprintf("emulator.Emulator{Hub: %q, HostName: %q, TLS: %t, StateDir: %q}", e.hubName, e.hostName, e.tls, e.db.Path())
+}
+
+// Format implements [fmt.Formatter] so that every verb prints
+// [Emulator.String], never a key.
+func (e *Emulator) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(e.String())) }
 
 // Client returns an HTTP client for the emulator: with TLS it trusts the
 // emulator's CA. Close closes its idle connections.

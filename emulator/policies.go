@@ -72,6 +72,20 @@ func (p Policy) String() string {
 	return fmt.Sprintf("%s (%s)", p.Name, p.Rights)
 }
 
+// Format implements [fmt.Formatter] so that every verb, %#v and %+v
+// included, prints [Policy.String] and never a key.
+func (p Policy) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(p.String())) }
+
+// pointers returns pointers to copies of policies.
+func pointers(policies []Policy) []*Policy {
+	out := make([]*Policy, len(policies))
+	for i := range policies {
+		p := policies[i]
+		out[i] = &p
+	}
+	return out
+}
+
 // DefaultPolicies returns the policies a new IoT hub has, without keys:
 // iothubowner (all rights), service (ServiceConnect), device
 // (DeviceConnect), registryRead (RegistryRead) and registryReadWrite
@@ -128,7 +142,7 @@ func preparePolicies(in []Policy) ([]Policy, error) {
 func (e *Emulator) policy(name string) (Policy, bool) {
 	for _, p := range e.policies {
 		if strings.EqualFold(p.Name, name) {
-			return p, true
+			return *p, true
 		}
 	}
 	return Policy{}, false

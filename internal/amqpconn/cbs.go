@@ -126,7 +126,7 @@ func (c *Conn) put(ctx context.Context, g *generation, audience string, tok auth
 	}
 	id := randomID()
 	msg := &amqp.Message{
-		Value:      tok.Value,
+		Value:      tok.Value.Reveal(),
 		Properties: &amqp.MessageProperties{MessageID: id, ReplyTo: &links.replyTo},
 		ApplicationProperties: map[string]any{
 			"operation":  "put-token",
@@ -206,7 +206,7 @@ func (c *Conn) renew(g *generation, audience string, last auth.AccessToken, stop
 			}
 		}()
 		tok, err := c.cfg.Credential.Token(ctx, audience)
-		if err == nil && tok.Value == last.Value && time.Until(last.ExpiresOn) > 2*renewPoll {
+		if err == nil && tok.Value.Reveal() == last.Value.Reveal() && time.Until(last.ExpiresOn) > 2*renewPoll {
 			// Not renewed by the credential yet: ask again shortly.
 			cancel()
 			wait = renewPoll

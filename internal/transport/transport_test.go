@@ -28,7 +28,7 @@ type staticCredential struct{ calls atomic.Int32 }
 
 func (c *staticCredential) Token(context.Context, string) (auth.AccessToken, error) {
 	c.calls.Add(1)
-	return auth.AccessToken{Value: testSecret, Type: auth.TokenTypeSAS, ExpiresOn: time.Now().Add(time.Hour)}, nil
+	return auth.AccessToken{Value: auth.NewSecret(testSecret), Type: auth.TokenTypeSAS, ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 // newTestPipeline serves h on an httptest server and returns a pipeline to it
