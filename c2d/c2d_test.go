@@ -406,3 +406,44 @@ func TestConnectionDropsLoseNothingSilently(t *testing.T) {
 	assert.Equal(t, int64(480), ok.Load()+failed.Load())
 	t.Logf("sends: %d acknowledged, %d reported as failed", ok.Load(), failed.Load())
 }
+
+// TestStoppingHandlerCompletes stops receiving from inside the handler
+// (cancel the context, return nil), as `iothub c2d feedback --count 1`
+// does: the batch and the notification were handled, so they are completed
+// and never delivered again.
+func TestStoppingHandlerCompletes(t *testing.T) {
+	t.Parallel()
+	e, c := newHub(t, devices("d1"))
+	ctx := timeout(t, 30*time.Second)
+	dev := connect(t, e, "d1")
+	require.NoError(t, c.Send(ctx, "d1", &c2d.Message{Ack: c2d.AckFull, MessageID: "once"}))
+	m, err := dev.ReceiveC2D(ctx)
+	require.NoError(t, err)
+	require.NoError(t, m.Complete(ctx))
+	require.NoError(t, dev.UploadFile(ctx, "once.bin", 10))
+
+	fctx, stop := context.WithCancel(ctx)
+	err = c.ReceiveFeedback(fctx, func(_ context.Context, b *c2d.FeedbackBatch) error {
+		stop()
+		return nil
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	nctx, stopN := context.WithCancel(ctx)
+	err = c.ReceiveFileNotifications(nctx, func(context.Context, *c2d.FileNotification) error {
+		stopN()
+		return nil
+	})
+	require.ErrorIs(t, err, context.Canceled)
+
+	// Nothing comes again: a second receiver waits in vain.
+	again := 0
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err = c.ReceiveFeedback(short, func(context.Context, *c2d.FeedbackBatch) error { again++; return nil })
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	short2, cancel2 := context.WithTimeout(ctx, time.Second)
+	defer cancel2()
+	err = c.ReceiveFileNotifications(short2, func(context.Context, *c2d.FileNotification) error { again++; return nil })
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Zero(t, again, "a handled batch or notification was delivered again")
+}

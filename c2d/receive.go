@@ -71,18 +71,31 @@ func (c *Client) receiveOnce(ctx context.Context, address string, handle func(co
 			return err
 		}
 		herr := handle(ctx, m)
-		switch {
-		case herr == nil:
-			err = r.AcceptMessage(ctx, m)
-		case herr == errDiscard:
-			err = r.RejectMessage(ctx, m, &amqp.Error{Condition: amqp.ErrCondDecodeError, Description: "the client could not decode this message"})
-		default:
-			err = r.ReleaseMessage(ctx, m)
-		}
-		if err != nil {
+		if err := settle(ctx, r, m, herr); err != nil {
 			return err
 		}
 		ok()
+	}
+}
+
+// settleTimeout bounds the settlement of a handled message.
+const settleTimeout = 10 * time.Second
+
+// settle tells the hub what became of a message the handler returned
+// from. It has a context of its own, bounded, not the caller's: a handler
+// that cancels the caller's context and returns nil (the way to stop after
+// N messages) has handled the message, which must be completed, or the hub
+// delivers it again to the next receiver.
+func settle(ctx context.Context, r *amqp.Receiver, m *amqp.Message, herr error) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	switch {
+	case herr == nil:
+		return r.AcceptMessage(sctx, m)
+	case herr == errDiscard:
+		return r.RejectMessage(sctx, m, &amqp.Error{Condition: amqp.ErrCondDecodeError, Description: "the client could not decode this message"})
+	default:
+		return r.ReleaseMessage(sctx, m)
 	}
 }
 

@@ -331,3 +331,33 @@ func TestProcessorOptionErrors(t *testing.T) {
 	_, err = eventhub.NewProcessor(c, checkpoints.NewMemoryStore(), &eventhub.ProcessorOptions{UpdateInterval: time.Minute, PartitionExpiration: time.Second})
 	require.ErrorContains(t, err, "PartitionExpiration must be at least UpdateInterval")
 }
+
+// TestProcessorHandlerStopsRun stops the Processor from inside the handler
+// (cancel Run's context, return nil): the batch was handled, so the last
+// checkpoint on shutdown covers it, written with a context of its own.
+func TestProcessorHandlerStopsRun(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, 1)
+	h.send(t, 0, 5)
+	ctx := timeout(t, time.Minute)
+	c := newConsumer(t, h.ConnectionString(), nil)
+	store := checkpoints.NewMemoryStore()
+	p, err := eventhub.NewProcessor(c, store, &eventhub.ProcessorOptions{CheckpointEvery: 1000, MaxBatchSize: 5, UpdateInterval: 200 * time.Millisecond})
+	require.NoError(t, err)
+	rctx, stop := context.WithCancel(ctx)
+	var last int64 = -1
+	err = p.Run(rctx, eventhub.HandlerFunc(func(_ context.Context, _ *eventhub.PartitionContext, evs []*eventhub.Event) error {
+		last = evs[len(evs)-1].SequenceNumber
+		if last == 4 {
+			stop()
+		}
+		return nil
+	}))
+	require.NoError(t, err, "Run returns nil when its context ends")
+	ns, eh, err := c.EventHub(ctx)
+	require.NoError(t, err)
+	cps, err := store.ListCheckpoints(ctx, ns, eh, c.ConsumerGroup())
+	require.NoError(t, err)
+	require.Len(t, cps, 1)
+	assert.Equal(t, int64(4), *cps[0].SequenceNumber, "the batch that stopped the run is checkpointed")
+}

@@ -239,6 +239,20 @@ func TestC2DCommands(t *testing.T) {
 	r = cli(t, cs, "", "c2d", "feedback", "--count", "1")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Regexp(t, `m-1\s+lamp\s+Success`, r.stdout)
+	// A second run does not print the same record again: the first
+	// completed it. It waits for one until interrupted (here, 1.5 s).
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer time.AfterFunc(1500*time.Millisecond, cancel).Stop() // as Ctrl-C would
+	code := run(ctx, []string{"c2d", "feedback", "--count", "1"}, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &out,
+		getenv: func(k string) string {
+			if k == "IOTHUB_CONNECTION_STRING" {
+				return cs
+			}
+			return ""
+		}})
+	assert.Equal(t, 0, code, out.String())
+	assert.NotContains(t, out.String(), "m-1", "the record was printed again")
 
 	r = cli(t, cs, "", "c2d", "send", "ghost", "x")
 	assert.Equal(t, 1, r.code)
