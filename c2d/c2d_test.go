@@ -447,3 +447,25 @@ func TestStoppingHandlerCompletes(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Zero(t, again, "a handled batch or notification was delivered again")
 }
+
+// TestSendAfterIdleDrop drops the client's connection while it is idle:
+// the next send never reached the old connection, so it goes out on a new
+// one and succeeds, queued once, instead of failing as "outcome unknown".
+func TestSendAfterIdleDrop(t *testing.T) {
+	t.Parallel()
+	e, c := newHub(t, devices("d1"))
+	ctx := timeout(t, 30*time.Second)
+	require.NoError(t, c.Send(ctx, "d1", &c2d.Message{MessageID: "before"}))
+	require.Positive(t, e.DropAMQPConnections())
+	// Idle, as a sender is between messages: the client sees the close.
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, c.Send(ctx, "d1", &c2d.Message{MessageID: "after"}), "the first send after the drop")
+	assert.Equal(t, 2, e.C2DQueueDepth("d1", ""), "each message queued once")
+	dev := connect(t, e, "d1")
+	for _, want := range []string{"before", "after"} {
+		m, err := dev.ReceiveC2D(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, want, m.MessageID)
+		require.NoError(t, m.Complete(ctx))
+	}
+}

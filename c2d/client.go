@@ -36,7 +36,7 @@ type Client struct {
 
 	mu     sync.Mutex // guards the sender; held while one is being opened
 	sender *amqp.Sender
-	sgen   uint64
+	slink  amqpconn.Link // the connection the sender is on
 	closed bool
 }
 

@@ -41,7 +41,20 @@ func (c *Client) send(ctx context.Context, to string, msg *Message) error {
 		return err
 	}
 	for retry := 0; ; retry++ {
-		s, gen, err := c.getSender(ctx)
+		s, l, err := c.getSender(ctx)
+		gen := l.Generation
+		if err == nil && gone(l) {
+			// The connection ended while the sender sat idle: nothing can
+			// have been sent on it. Open a new one, without counting a
+			// retry, rather than report an outcome that is known.
+			c.recover(errIdleConnLost, s, gen)
+			if retry > 0 {
+				if err := c.conn.Sleep(ctx, retry, errIdleConnLost); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		if err == nil {
 			err = s.Send(ctx, am, nil)
 			if err == nil {
@@ -69,6 +82,10 @@ func (c *Client) send(ctx context.Context, to string, msg *Message) error {
 		}
 	}
 }
+
+// errIdleConnLost stands for a connection found ended before a send:
+// recovering from it resets the connection.
+var errIdleConnLost = &amqp.ConnError{}
 
 // ErrOutcomeUnknown matches an *OutcomeUnknownError.
 var ErrOutcomeUnknown = errors.New("iothub: the message may or may not have been queued")
@@ -105,28 +122,43 @@ func outcomeKnown(err error) bool {
 	return errors.As(err, &ae) && !errors.As(err, &le) && !errors.As(err, &ce) && !errors.As(err, &se)
 }
 
-// getSender returns the shared sender link, opening it (and the
-// connection) if needed. One caller opens it while the others wait.
-func (c *Client) getSender(ctx context.Context) (*amqp.Sender, uint64, error) {
+// getSender returns the shared sender link and the connection it is on,
+// opening them if needed. One caller opens it while the others wait.
+func (c *Client) getSender(ctx context.Context) (*amqp.Sender, amqpconn.Link, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, 0, amqpconn.ErrClosed
+		return nil, amqpconn.Link{}, amqpconn.ErrClosed
 	}
 	if c.sender != nil {
-		return c.sender, c.sgen, nil
+		return c.sender, c.slink, nil
 	}
 	s, l, err := c.session(ctx)
 	if err != nil {
-		return nil, l.Generation, err
+		return nil, l, err
 	}
 	snd, err := s.NewSender(ctx, "/messages/devicebound", &amqp.SenderOptions{SettlementMode: amqp.SenderSettleModeUnsettled.Ptr()})
 	if err != nil {
 		_ = s.Close(ctx)
-		return nil, l.Generation, err
+		return nil, l, err
 	}
-	c.sender, c.sgen = snd, l.Generation
-	return snd, l.Generation, nil
+	c.sender, c.slink = snd, l
+	return snd, l, nil
+}
+
+// gone reports whether the connection of l has ended (or been retired).
+func gone(l amqpconn.Link) bool {
+	if l.Conn == nil {
+		return false
+	}
+	select {
+	case <-l.Conn.Done():
+		return true
+	case <-l.Done:
+		return true
+	default:
+		return false
+	}
 }
 
 // recover drops the sender s (if still current) and, when err says the
