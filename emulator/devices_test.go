@@ -1,6 +1,7 @@
 package emulator_test
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/emulator"
 )
 
 var deviceKeys = []string{
@@ -234,6 +236,23 @@ func TestDeviceIDsNeedingEscapes(t *testing.T) {
 			assert.Equal(t, id, tw.object(t)["deviceId"])
 		})
 	}
+}
+
+// TestDotIDsRefused: "." and ".." are made of allowed characters, but as
+// a path segment they name no resource, so the emulator refuses them on
+// every way in, bulk import included.
+func TestDotIDsRefused(t *testing.T) {
+	t.Parallel()
+	h := start(t, &emulator.Options{Devices: []emulator.DeviceSeed{{DeviceID: "d1"}}})
+	for _, id := range []string{".", ".."} {
+		r := h.do(http.MethodPost, "/devices", fmt.Sprintf(`[{"id":%q,"importMode":"create"}]`, id))
+		require.Equal(t, http.StatusBadRequest, r.Status, "%s", r.Body)
+		assert.Contains(t, string(r.Body), "ArgumentInvalid")
+		r = h.do(http.MethodPost, "/devices", fmt.Sprintf(`[{"id":"d1","moduleId":%q,"importMode":"create"}]`, id))
+		require.Equal(t, http.StatusBadRequest, r.Status, "%s", r.Body)
+	}
+	_, err := emulator.Start(context.Background(), &emulator.Options{Devices: []emulator.DeviceSeed{{DeviceID: ".."}}})
+	require.Error(t, err, "a seed device named ..")
 }
 
 func TestListDevices(t *testing.T) {

@@ -148,13 +148,31 @@ func TestDeviceIDsThatNeedEscaping(t *testing.T) {
 	t.Parallel()
 	_, c := newHub(t, nil)
 	ctx := context.Background()
-	for _, id := range []string{"a%b", "q?x", "x:y=z@w$v'u", "(p),*!"} {
+	// Every character the hub allows, the ones a path must escape (# ? % ;)
+	// and + among them, in device and module ids alike.
+	for _, id := range []string{"a%b", "q?x", "x:y=z@w$v'u", "(p),*!", "a#b", "a+b", "a;b", "%23#?;+%2F", "-:.+%_#*?!(),=@;$'", "..."} {
 		_, err := c.CreateDevice(ctx, &registry.Device{DeviceID: id})
 		require.NoError(t, err, id)
 		got, err := c.GetDevice(ctx, id)
 		require.NoError(t, err, id)
 		assert.Equal(t, id, got.DeviceID)
+		_, err = c.CreateModule(ctx, &registry.Module{DeviceID: id, ModuleID: id})
+		require.NoError(t, err, id)
+		m, err := c.GetModule(ctx, id, id)
+		require.NoError(t, err, id)
+		assert.Equal(t, id, m.ModuleID)
+		require.NoError(t, c.DeleteModule(ctx, id, id, ""), id)
 		require.NoError(t, c.DeleteDevice(ctx, id, ""), id)
+		_, err = c.GetDevice(ctx, id)
+		require.ErrorIs(t, err, iothub.ErrDeviceNotFound, id)
+	}
+	// "." and ".." would name no resource as a path segment: refused
+	// before sending, and by the emulator for a bulk import too.
+	for _, id := range []string{".", ".."} {
+		_, err := c.CreateDevice(ctx, &registry.Device{DeviceID: id})
+		require.ErrorIs(t, err, iothub.ErrArgumentInvalid, id)
+		_, err = c.GetDevice(ctx, id)
+		require.ErrorIs(t, err, iothub.ErrArgumentInvalid, id)
 	}
 }
 

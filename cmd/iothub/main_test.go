@@ -218,6 +218,31 @@ func TestInvokeCommand(t *testing.T) {
 	assert.Contains(t, r.stderr, "404103 DeviceNotOnline")
 }
 
+// TestSpecialDeviceIDs drives devices whose ids hold the characters a path
+// must escape (# ? % ;) and +, which the hub allows, through every client
+// the command line uses.
+func TestSpecialDeviceIDs(t *testing.T) {
+	t.Parallel()
+	const id = "a#b;c+d?e%f"
+	e := hub(t, emulator.DeviceSeed{DeviceID: id})
+	cs := e.ConnectionString()
+	r := cli(t, cs, "", "device", "show", id)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, id)
+	r = cli(t, cs, "", "twin", "update", id, "--tags", `{"k":"v"}`)
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, cs, "", "invoke", id, "ping")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "404103", "routed to the device, which is offline")
+	r = cli(t, cs, "", "c2d", "send", id, "hello")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, 1, e.C2DQueueDepth(id, ""))
+	r = cli(t, cs, "", "module", "create", id, "m;1#x")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, cs, "", "device", "delete", id)
+	require.Equal(t, 0, r.code, r.stderr)
+}
+
 func TestC2DCommands(t *testing.T) {
 	t.Parallel()
 	e := hub(t, emulator.DeviceSeed{DeviceID: "lamp"})

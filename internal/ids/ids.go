@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/iotkit-go/iothub"
 )
@@ -14,19 +15,24 @@ import (
 // MaxLength is the longest id the hub accepts.
 const MaxLength = 128
 
-// allowed reports whether c may appear in an id: ASCII letters and digits and
-// - . % _ * ? ! ( ) , : = @ $ '
-func allowed(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	switch c {
-	case '-', '.', '%', '_', '*', '?', '!', '(', ')', ',', ':', '=', '@', '$', '\'':
-		return true
-	}
-	return false
+// Specials are the characters besides ASCII letters and digits that the
+// hub allows in device and module ids, as its documentation lists them:
+// - : . + % _ # * ? ! ( ) , = @ ; $ '. The SDK checks ids with them before
+// sending, and the emulator with the same rule (ValidByte), so that what
+// one allows the other does too.
+const Specials = "-:.+%_#*?!(),=@;$'"
+
+// ValidByte reports whether c may appear in an id.
+func ValidByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(Specials, c) >= 0
 }
+
+// IsDotSegment reports whether id is "." or "..". The hub's characters
+// allow them, but as a path segment of the REST API they mean "this" and
+// "the parent" (RFC 3986; HTTP stacks, the .NET Uri class the service and
+// its C# SDK use among them, remove them before routing), so no request
+// could ever name such a device: they are refused.
+func IsDotSegment(id string) bool { return id == "." || id == ".." }
 
 // Check returns an *iothub.Error with code ArgumentInvalid when id is not a
 // valid id; kind ("device", "module") names it in the message.
@@ -37,12 +43,27 @@ func Check(kind, id string) error {
 	if len(id) > MaxLength {
 		return argumentInvalid("%s id is %d characters long; the hub allows at most %d", kind, len(id), MaxLength)
 	}
+	if IsDotSegment(id) {
+		return argumentInvalid("%s id %q cannot be used: as a path segment it names no resource", kind, id)
+	}
 	for i := 0; i < len(id); i++ {
-		if !allowed(id[i]) {
-			return argumentInvalid("%s id %q has a character the hub does not allow (%q at byte %d); allowed are ASCII letters, digits and - . %% _ * ? ! ( ) , : = @ $ '", kind, id, id[i], i)
+		if !ValidByte(id[i]) {
+			return argumentInvalid("%s id %q has a character the hub does not allow (%q at byte %d); allowed are ASCII letters, digits and %s", kind, id, id[i], i, spaced(Specials))
 		}
 	}
 	return nil
+}
+
+// spaced writes the specials one by one, for messages.
+func spaced(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // Device checks a device id.

@@ -11,12 +11,12 @@ import (
 
 func TestCheck(t *testing.T) {
 	t.Parallel()
-	good := []string{"d1", "a-b.c%d_e*f?g!h(i)j,k:l=m@n$o'p", strings.Repeat("x", 128)}
+	good := []string{"d1", "a-b.c%d_e*f?g!h(i)j,k:l=m@n$o'p", "a+b#c;d", "...", ".a", strings.Repeat("x", 128)}
 	for _, id := range good {
 		assert.NoError(t, Device(id), id)
 		assert.NoError(t, Module("dev", id), id)
 	}
-	bad := []string{"", strings.Repeat("x", 129), "a b", "a/b", "a#b", "é", "a\x00", "a+b", "a&b"}
+	bad := []string{"", strings.Repeat("x", 129), "a b", "a/b", "é", "a\x00", "a&b", "a\\b", "a<b", "a\"b", ".", ".."}
 	for _, id := range bad {
 		err := Device(id)
 		assert.ErrorIs(t, err, iothub.ErrArgumentInvalid, "%q", id)
@@ -25,6 +25,11 @@ func TestCheck(t *testing.T) {
 	}
 	assert.Contains(t, Device("a/b").Error(), `'/'`)
 	assert.Contains(t, Check("module", "").Error(), "module id is empty")
+	assert.Contains(t, Device("..").Error(), "names no resource")
+	for c := 0; c < 128; c++ {
+		want := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-:.+%_#*?!(),=@;$'", rune(c))
+		assert.Equal(t, want, ValidByte(byte(c)), "%q", rune(c))
+	}
 }
 
 func TestNewUUID(t *testing.T) {

@@ -7,10 +7,11 @@ import (
 	"strings"
 
 	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/internal/ids"
 )
 
 // MaxIDLength is the longest device or module id the hub accepts.
-const MaxIDLength = 128
+const MaxIDLength = ids.MaxLength
 
 // Authentication types, as the hub spells them on the wire.
 const (
@@ -39,35 +40,33 @@ const (
 	genKeyBytes = 32
 )
 
-// idSpecials are the characters besides ASCII letters and digits that the
-// hub accepts in device and module ids, per the service's REST definition
-// (and the official SDKs' checks): - : . + % _ # * ? ! ( ) , = @ ; $ '.
-const idSpecials = "-:.+%_#*?!(),=@;$'"
-
 // ValidateDeviceID returns a 400004 ArgumentInvalid error unless id is a
 // valid device id: 1 to 128 ASCII letters, digits and - : . + % _ # * ? ! ( ) , = @ ; $ '.
 func ValidateDeviceID(id string) error {
-	return validateID("DeviceId", id, idSpecials)
+	return validateID("DeviceId", id)
 }
 
 // ValidateModuleID is ValidateDeviceID for module ids.
 func ValidateModuleID(id string) error {
-	return validateID("ModuleId", id, idSpecials)
+	return validateID("ModuleId", id)
 }
 
-func validateID(what, id, specials string) error {
+// validateID applies the rule the SDK applies too (internal/ids), with the
+// hub's messages.
+func validateID(what, id string) error {
 	if id == "" {
 		return errorf(iothub.CodeArgumentInvalid, "%s is missing", what)
 	}
 	if len(id) > MaxIDLength {
 		return errorf(iothub.CodeArgumentInvalid, "%s is longer than %d characters", what, MaxIDLength)
 	}
+	if ids.IsDotSegment(id) {
+		return errorf(iothub.CodeArgumentInvalid, "%s '%s' is invalid: '.' and '..' name no resource in a request path", what, id)
+	}
 	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(specials, c) >= 0 {
-			continue
+		if !ids.ValidByte(id[i]) {
+			return errorf(iothub.CodeArgumentInvalid, "%s '%s' is invalid: it may only contain ASCII letters, digits and %s", what, id, ids.Specials)
 		}
-		return errorf(iothub.CodeArgumentInvalid, "%s '%s' is invalid: it may only contain ASCII letters, digits and %s", what, id, specials)
 	}
 	return nil
 }
