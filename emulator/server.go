@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 
 	"github.com/iotkit-go/iothub"
@@ -199,8 +200,14 @@ func readJSON(r *http.Request, v any) error {
 		}
 		return iothub.NewError(iothub.CodeArgumentInvalid, "The request body could not be read")
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return iothub.NewError(iothub.CodeArgumentInvalid, "The request body is empty")
+	}
+	// null decodes into any Go value without an error, leaving it empty: a
+	// PUT of a twin would then wipe it. No operation takes null.
+	if bytes.Equal(trimmed, []byte("null")) {
+		return iothub.NewError(iothub.CodeArgumentInvalid, "The request body is null; this operation takes "+jsonWord(reflect.TypeOf(v)))
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -213,20 +220,42 @@ func readJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// jsonProblem describes a decoding error without echoing the body.
+// jsonProblem describes a decoding error without echoing the body, in
+// JSON's words rather than Go's.
 func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		if te.Field != "" {
-			return "field '" + te.Field + "' must be " + te.Type.String()
+			return "field '" + te.Field + "' must be " + jsonWord(te.Type)
 		}
-		return "the value must be " + te.Type.String()
+		return "the body must be " + jsonWord(te.Type)
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		return "syntax error"
 	}
 	return "malformed"
+}
+
+// jsonWord names the JSON kind a Go type decodes from.
+func jsonWord(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a JSON string"
+	case reflect.Bool:
+		return "a JSON boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a JSON number"
+	case reflect.Slice, reflect.Array:
+		return "a JSON array"
+	case reflect.Struct, reflect.Map:
+		return "a JSON object"
+	}
+	return "a JSON value of another kind"
 }
 
 // writeJSON answers v with status and, when etag is set, an ETag header.

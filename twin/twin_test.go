@@ -2,6 +2,7 @@ package twin_test
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -214,4 +215,22 @@ func TestUnauthorized(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Update(context.Background(), "d1", &twin.Patch{Tags: map[string]any{"a": 1}})
 	require.ErrorIs(t, err, iothub.ErrUnauthorized)
+}
+
+// TestValuesJSONCannotHold: a twin value that does not encode (NaN, a
+// channel) is the caller's bad argument, as a method payload's is, and no
+// request is sent.
+func TestValuesJSONCannotHold(t *testing.T) {
+	t.Parallel()
+	e, c := newHub(t, seeded(emulator.DeviceSeed{DeviceID: "d1"}))
+	ctx := context.Background()
+	before := e.RequestCount("", "")
+	for name, v := range map[string]any{"NaN": math.NaN(), "Inf": math.Inf(1), "channel": make(chan int)} {
+		_, err := c.Update(ctx, "d1", &twin.Patch{Desired: map[string]any{"x": v}})
+		require.ErrorIs(t, err, iothub.ErrArgumentInvalid, name)
+		assert.Contains(t, err.Error(), "does not encode as JSON", name)
+		_, err = c.Replace(ctx, "d1", &twin.Twin{Tags: map[string]any{"x": v}})
+		require.ErrorIs(t, err, iothub.ErrArgumentInvalid, name)
+	}
+	assert.Equal(t, before, e.RequestCount("", ""), "nothing was sent")
 }

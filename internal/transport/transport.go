@@ -181,7 +181,9 @@ func (p *Pipeline) Do(ctx context.Context, req *Request, out any) (*Response, er
 	default:
 		var err error
 		if body, err = json.Marshal(b); err != nil {
-			return nil, fmt.Errorf("iothub: encoding %s %s request: %w", req.Method, req.Path, err)
+			// A value JSON cannot hold (NaN, a channel…): the caller's
+			// argument is at fault, as for a method payload.
+			return nil, ids.ArgumentInvalid("the %s %s request does not encode as JSON: %v", req.Method, req.Path, err)
 		}
 	}
 	requestID := ids.NewUUID()
