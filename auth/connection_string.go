@@ -217,7 +217,7 @@ func unknownFieldError(name string, position int) *ConnectionStringError {
 	if guess := nearestField(name); guess != "" {
 		return &ConnectionStringError{Field: name, Problem: "is not a known field (did you mean " + guess + "?)"}
 	}
-	return &ConnectionStringError{Field: "field " + strconv.Itoa(position), Problem: "does not have a known name (known: " + strings.Join(connectionStringFields[:], ", ") + ")"}
+	return &ConnectionStringError{Field: "field " + strconv.Itoa(position), Problem: "(counting from 1) does not have a known name, which is not shown as it may be part of a key (known: " + strings.Join(connectionStringFields[:], ", ") + ")"}
 }
 
 // nearestField returns the known field name within a small edit distance of
@@ -382,6 +382,23 @@ func (cs *ConnectionString) Credential() (Credential, error) {
 	default:
 		return nil, &ConnectionStringError{Field: fieldSharedAccessKey, Problem: "is missing (give SharedAccessKey or SharedAccessSignature)"}
 	}
+}
+
+// IsEventHub reports whether the connection string is the Event Hub-compatible
+// form (Endpoint=sb://…), which reads telemetry from the built-in endpoint,
+// rather than the IoT Hub form (HostName=…) that the hub's own APIs take.
+func (cs *ConnectionString) IsEventHub() bool { return cs.Endpoint != "" }
+
+// RequireIoTHub returns a [*ConnectionStringError] naming Endpoint when the
+// connection string is the Event Hub-compatible form, saying which form is
+// needed and where the other one is used; nil for the IoT Hub form.
+func (cs *ConnectionString) RequireIoTHub() error {
+	if !cs.IsEventHub() {
+		return nil
+	}
+	return &ConnectionStringError{Field: fieldEndpoint, Problem: "makes this the Event Hub-compatible connection string of the hub's built-in endpoint, " +
+		"which only reads telemetry (eventhub.NewConsumerFromConnectionString takes it); this client needs the hub's own: " +
+		"HostName=<hub>.azure-devices.net;SharedAccessKeyName=<policy>;SharedAccessKey=<key> (portal: Shared access policies)"}
 }
 
 // NewCredentialFromConnectionString parses s with [ParseConnectionString]

@@ -293,3 +293,27 @@ func TestIsLoopback(t *testing.T) {
 		assert.Equal(t, want, isLoopback(host), host)
 	}
 }
+
+func TestRequireIoTHub(t *testing.T) {
+	t.Parallel()
+	eh, err := ParseConnectionString("Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=service;SharedAccessKey=" + testKey + ";EntityPath=hub")
+	require.NoError(t, err)
+	assert.True(t, eh.IsEventHub())
+	err = eh.RequireIoTHub()
+	var ce *ConnectionStringError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "Endpoint", ce.Field)
+	assert.Contains(t, err.Error(), "Event Hub-compatible")
+	assert.Contains(t, err.Error(), "HostName=<hub>.azure-devices.net")
+	assert.NotContains(t, err.Error(), testKey)
+	hub, err := ParseConnectionString("HostName=myhub.azure-devices.net;SharedAccessKeyName=service;SharedAccessKey=" + testKey)
+	require.NoError(t, err)
+	assert.False(t, hub.IsEventHub())
+	assert.NoError(t, hub.RequireIoTHub())
+
+	// A field whose name is unknown is named by its position, once.
+	_, err = ParseConnectionString("HostName=myhub.azure-devices.net;SharedAccessKeyName=service;SharedAccessKey=" + testKey + ";Transport=amqp")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "field field")
+	assert.Contains(t, err.Error(), "connection string field 4 (counting from 1)")
+}

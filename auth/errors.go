@@ -35,8 +35,11 @@ type ConnectionStringError struct {
 
 // Error implements error.
 func (e *ConnectionStringError) Error() string {
-	if e.Field == "" {
+	switch {
+	case e.Field == "":
 		return "auth: connection string " + e.Problem
+	case strings.HasPrefix(e.Field, "field "): // a position: "field 3"
+		return "auth: connection string " + e.Field + " " + e.Problem
 	}
 	return "auth: connection string field " + e.Field + " " + e.Problem
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/auth"
 	"github.com/iotkit-go/iothub/c2d"
 	"github.com/iotkit-go/iothub/emulator"
 )
@@ -468,4 +469,13 @@ func TestSendAfterIdleDrop(t *testing.T) {
 		assert.Equal(t, want, m.MessageID)
 		require.NoError(t, m.Complete(ctx))
 	}
+}
+
+func TestEventHubConnectionStringRefused(t *testing.T) {
+	t.Parallel()
+	e, _ := newHub(t, nil)
+	_, err := c2d.NewClientFromConnectionString(e.EventHubConnectionString(), nil)
+	var ce *auth.ConnectionStringError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "Endpoint", ce.Field)
 }

@@ -2,7 +2,6 @@ package c2d
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sync"
 
@@ -54,8 +53,8 @@ func NewClientFromConnectionString(connectionString string, opts *ClientOptions)
 	if err != nil {
 		return nil, err
 	}
-	if cs.HostName == "" || cs.Endpoint != "" {
-		return nil, errors.New("iothub: an IoT Hub connection string (HostName=…) is needed here, not an Event Hub-compatible one")
+	if err := cs.RequireIoTHub(); err != nil {
+		return nil, err
 	}
 	cred, err := cs.Credential()
 	if err != nil {

@@ -435,3 +435,17 @@ func TestNewClientWithCredentialOverTLS(t *testing.T) {
 	require.Error(t, err, "the emulator's CA is not trusted by default")
 	assert.False(t, errors.Is(err, iothub.ErrDeviceNotFound))
 }
+
+// TestEventHubConnectionStringRefused: the Event Hub-compatible connection
+// string given to a client of the hub's own APIs is a typed error that says
+// which connection string is needed.
+func TestEventHubConnectionStringRefused(t *testing.T) {
+	t.Parallel()
+	e, _ := newHub(t, nil)
+	cs := e.EventHubConnectionString()
+	_, err := registry.NewClientFromConnectionString(cs, nil)
+	var ce *auth.ConnectionStringError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "Endpoint", ce.Field)
+	assert.Contains(t, err.Error(), "HostName=")
+}

@@ -1,8 +1,6 @@
 package transport
 
 import (
-	"errors"
-
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/auth"
 )
@@ -15,8 +13,8 @@ func ConfigFromConnectionString(connectionString string, opts *iothub.ClientOpti
 	if err != nil {
 		return Config{}, err
 	}
-	if cs.HostName == "" || cs.Endpoint != "" {
-		return Config{}, errors.New("iothub: an IoT Hub connection string (HostName=…) is needed here, not an Event Hub-compatible one")
+	if err := cs.RequireIoTHub(); err != nil {
+		return Config{}, err
 	}
 	cred, err := cs.Credential()
 	if err != nil {
