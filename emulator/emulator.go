@@ -76,7 +76,21 @@ type Options struct {
 	// Logger receives the emulator's diagnostics (never keys or tokens).
 	// Default: discard.
 	Logger *slog.Logger
+	// HTTPReadTimeout bounds the reading of one HTTP request, headers and
+	// body: a client that sends too slowly is cut off, as a hosted service
+	// cuts it off. It does not bound the answer (a direct method may wait
+	// minutes for its device). Default: 30 s.
+	HTTPReadTimeout time.Duration
+	// HTTPIdleTimeout closes a keep-alive HTTP connection that carries no
+	// request for this long. Default: 2 min.
+	HTTPIdleTimeout time.Duration
 }
+
+// Defaults of Options' HTTP time-outs.
+const (
+	defaultHTTPReadTimeout = 30 * time.Second
+	defaultHTTPIdleTimeout = 2 * time.Minute
+)
 
 // DeviceSeed is a device registered when the emulator starts.
 type DeviceSeed struct {
@@ -169,6 +183,12 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.HTTPReadTimeout <= 0 {
+		o.HTTPReadTimeout = defaultHTTPReadTimeout
+	}
+	if o.HTTPIdleTimeout <= 0 {
+		o.HTTPIdleTimeout = defaultHTTPIdleTimeout
 	}
 	db, err := openState(&o, o.Logger)
 	if err != nil {
@@ -280,7 +300,9 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 	}
 	e.httpServer = &http.Server{
 		Handler:           e,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, o.HTTPReadTimeout),
+		ReadTimeout:       o.HTTPReadTimeout,
+		IdleTimeout:       o.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelDebug),
 	}
 	if err := e.startAMQP(&o); err != nil {

@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -151,4 +152,47 @@ func TestMQTTWithoutHandlerIsClosed(t *testing.T) {
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
 	_, err = c.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, io.EOF, "closed, not answered by the HTTP server")
+}
+
+// TestHTTPTimeouts: a request body that trickles in is cut off after
+// HTTPReadTimeout, and a keep-alive connection left idle is closed after
+// HTTPIdleTimeout; a WebSocket upgrade outlives both.
+func TestHTTPTimeouts(t *testing.T) {
+	t.Parallel()
+	e, err := Start(context.Background(), &Options{HTTPReadTimeout: 300 * time.Millisecond, HTTPIdleTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	defer e.Close()
+
+	closedWithin := func(c net.Conn, d time.Duration) bool {
+		_ = c.SetReadDeadline(time.Now().Add(d))
+		_, err := io.Copy(io.Discard, c)
+		var ne net.Error
+		return err == nil || !(errors.As(err, &ne) && ne.Timeout())
+	}
+
+	slow, err := net.Dial("tcp", e.HostName())
+	require.NoError(t, err)
+	defer slow.Close()
+	_, err = slow.Write([]byte("PUT /devices/d1?api-version=2021-04-12 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"))
+	require.NoError(t, err)
+	start := time.Now()
+	for i := 0; i < 3; i++ { // a byte every 100 ms: too slow to finish in time
+		time.Sleep(100 * time.Millisecond)
+		if _, err := slow.Write([]byte(" ")); err != nil {
+			break
+		}
+	}
+	assert.True(t, closedWithin(slow, 5*time.Second), "the slow request was cut off")
+	assert.Less(t, time.Since(start), 5*time.Second)
+
+	idle, err := net.Dial("tcp", e.HostName())
+	require.NoError(t, err)
+	defer idle.Close()
+	_, err = idle.Write([]byte("GET /devices?api-version=2021-04-12 HTTP/1.1\r\nHost: x\r\n\r\n"))
+	require.NoError(t, err)
+	buf := make([]byte, 4096)
+	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = idle.Read(buf) // the 401 answer
+	require.NoError(t, err)
+	assert.True(t, closedWithin(idle, 5*time.Second), "the idle keep-alive connection was closed")
 }

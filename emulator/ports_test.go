@@ -250,3 +250,27 @@ func amqpOverWebSocket(t *testing.T, e *emulator.Emulator, url, deviceID string)
 	require.NoError(t, snd.Send(ctx, &amqp.Message{Data: [][]byte{[]byte("over ws")}, Properties: &amqp.MessageProperties{To: &to, MessageID: "ws-1"}}, nil))
 	assert.Equal(t, 1, e.C2DQueueDepth(deviceID, ""))
 }
+
+// TestWebSocketOutlivesHTTPTimeouts: an AMQP connection carried by a
+// WebSocket upgrade is not cut by the HTTP server's read and idle
+// time-outs.
+func TestWebSocketOutlivesHTTPTimeouts(t *testing.T) {
+	t.Parallel()
+	e, err := emulator.Start(context.Background(), &emulator.Options{
+		HTTPReadTimeout: 200 * time.Millisecond, HTTPIdleTimeout: 200 * time.Millisecond,
+		Devices: []emulator.DeviceSeed{{DeviceID: "d1"}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+e.HostName()+"/$iothub/websocket", &websocket.DialOptions{Subprotocols: []string{"AMQPWSB10"}})
+	require.NoError(t, err)
+	conn, err := amqp.NewConn(ctx, websocket.NetConn(context.Background(), ws, websocket.MessageBinary), &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
+	require.NoError(t, err)
+	defer conn.Close()
+	time.Sleep(600 * time.Millisecond) // three read time-outs and idle time-outs long
+	s, err := conn.NewSession(ctx, nil)
+	require.NoError(t, err, "the connection is still there")
+	assert.Equal(t, int32(200), putToken(t, s, sign(t, e.HostName(), "service", policyKey(e, "service"), time.Hour), e.HostName()))
+}

@@ -3,6 +3,7 @@ package emulator
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -40,6 +41,12 @@ func (e *Emulator) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := e.amqpHandler.Load()
+	// A hijacked connection may keep the HTTP server's deadlines
+	// (Options.HTTPReadTimeout), which would cut the AMQP connection the
+	// upgrade carries: clear them.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols: []string{wsSubprotocolAMQP},
 		// Device and service clients are not browsers: they send no
