@@ -99,8 +99,17 @@ type ProcessorOptions struct {
 	// how far behind it is.
 	// Default: false.
 	TrackLastEnqueued bool
-	// OwnerID identifies this Processor in ownership records.
-	// Default: a random id.
+	// OwnerID identifies this Processor in ownership records. A Processor
+	// that starts with the id of one that stopped without relinquishing (a
+	// crash, a SIGKILL) takes that one's partitions back at once; with a
+	// new id it waits up to PartitionExpiration for them to expire. Set it
+	// to something stable per process instance that no live process shares:
+	// a StatefulSet pod's name, a systemd instance, a host name when one
+	// Processor runs per host. Never give two live Processors the same id:
+	// both would read the same partitions.
+	// Default: from a store that hands out stable ids (a
+	// [github.com/iotkit-go/iothub/eventhub/checkpoints.FileStore]
+	// does: the slot of a dead process of the same directory), else random.
 	OwnerID string
 	// Logger receives debug records of claims, releases and partition
 	// changes. Default: the consumer's logger.
@@ -381,12 +390,27 @@ func NewProcessor(consumer *Consumer, store CheckpointStore, opts *ProcessorOpti
 		return nil, fmt.Errorf("iothub: ProcessorOptions.MaxWaitTime is %s; want 0 (no wait) or more", o.MaxWaitTime)
 	}
 	if o.OwnerID == "" {
+		if s, ok := store.(ownerIDSource); ok {
+			id, err := s.OwnerID()
+			if err != nil {
+				return nil, fmt.Errorf("iothub: taking an owner id from the checkpoint store: %w", err)
+			}
+			o.OwnerID = id
+		}
+	}
+	if o.OwnerID == "" {
 		o.OwnerID = "iothub-go-" + randomName()
 	}
 	if o.Logger == nil {
 		o.Logger = consumer.opts.Logger
 	}
 	return &Processor{c: consumer, store: store, opts: o, ownerID: o.OwnerID}, nil
+}
+
+// ownerIDSource is a CheckpointStore that hands out owner ids a restarted
+// process gets again, and no two live processes share.
+type ownerIDSource interface {
+	OwnerID() (string, error)
 }
 
 // OwnerID returns the id this Processor claims partitions under.

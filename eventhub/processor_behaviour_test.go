@@ -361,3 +361,79 @@ func TestProcessorHandlerStopsRun(t *testing.T) {
 	require.Len(t, cps, 1)
 	assert.Equal(t, int64(4), *cps[0].SequenceNumber, "the batch that stopped the run is checkpointed")
 }
+
+// crashingStore is a FileStore that stops writing when its process
+// "crashes": no relinquish, no last checkpoint, as after a SIGKILL.
+type crashingStore struct {
+	*checkpoints.FileStore
+	crashed atomic.Bool
+}
+
+func (s *crashingStore) ClaimOwnership(ctx context.Context, os []eventhub.Ownership) ([]eventhub.Ownership, error) {
+	if s.crashed.Load() {
+		return nil, errors.New("the process is gone")
+	}
+	return s.FileStore.ClaimOwnership(ctx, os)
+}
+
+func (s *crashingStore) SetCheckpoint(ctx context.Context, cp eventhub.Checkpoint) error {
+	if s.crashed.Load() {
+		return errors.New("the process is gone")
+	}
+	return s.FileStore.SetCheckpoint(ctx, cp)
+}
+
+// TestProcessorRestartTakesItsPartitionsBack: a Processor on a FileStore
+// crashes without relinquishing; the process that replaces it gets the same
+// owner id from the store's directory and reads every partition at once,
+// instead of waiting PartitionExpiration (here 60 s) for them to expire.
+func TestProcessorRestartTakesItsPartitionsBack(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, 4)
+	h.sendAll(t, 5)
+	ctx := timeout(t, time.Minute)
+	dir := t.TempDir()
+	opts := func() *eventhub.ProcessorOptions {
+		return &eventhub.ProcessorOptions{UpdateInterval: 200 * time.Millisecond, PartitionExpiration: time.Minute, CheckpointEvery: 1}
+	}
+
+	fsA, err := checkpoints.NewFileStore(dir)
+	require.NoError(t, err)
+	storeA := &crashingStore{FileStore: fsA}
+	a, err := eventhub.NewProcessor(newConsumer(t, h.ConnectionString(), nil), storeA, opts())
+	require.NoError(t, err)
+	seenA := newSeen()
+	actx, stopA := context.WithCancel(ctx)
+	doneA := make(chan error, 1)
+	go func() { doneA <- a.Run(actx, newRecorder(seenA)) }()
+	require.Eventually(t, func() bool { return seenA.partitions() == 4 }, 20*time.Second, 20*time.Millisecond, "A reads all four partitions")
+	storeA.crashed.Store(true)
+	stopA()
+	<-doneA
+	require.NoError(t, fsA.Close()) // the crashed process's slot is free again
+
+	fsB, err := checkpoints.NewFileStore(dir)
+	require.NoError(t, err)
+	defer fsB.Close()
+	b, err := eventhub.NewProcessor(newConsumer(t, h.ConnectionString(), nil), fsB, opts())
+	require.NoError(t, err)
+	assert.Equal(t, a.OwnerID(), b.OwnerID(), "the restarted process has the crashed one's id")
+	seenB := newSeen()
+	bctx, stopB := context.WithCancel(ctx)
+	defer stopB()
+	doneB := make(chan error, 1)
+	go func() { doneB <- b.Run(bctx, newRecorder(seenB)) }()
+	h.sendAll(t, 5)
+	start := time.Now()
+	require.Eventually(t, func() bool { return seenB.partitions() == 4 }, 20*time.Second, 20*time.Millisecond, "B reads all four partitions")
+	assert.Less(t, time.Since(start), 10*time.Second, "well before the old ownerships expire")
+	stopB()
+	require.NoError(t, <-doneB)
+}
+
+// partitions returns how many partitions s has seen events of.
+func (s *seen) partitions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.counts)
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/iotkit-go/iothub/eventhub"
@@ -39,6 +40,9 @@ import (
 // all honour flock(2) across machines. For several machines use [BlobStore].
 type FileStore struct {
 	dir string
+
+	mu     sync.Mutex
+	owners []func() // the owner slots handed out, to release at Close
 }
 
 var _ eventhub.CheckpointStore = (*FileStore)(nil)

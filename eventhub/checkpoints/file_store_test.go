@@ -320,3 +320,38 @@ func BenchmarkFileStoreClaimOwnership(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "claims/s")
 }
+
+// TestFileStoreOwnerID: owner ids are slots no two live holders share, and
+// the id of a holder that is gone goes to the next one that asks.
+func TestFileStoreOwnerID(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a, err := checkpoints.NewFileStore(dir)
+	require.NoError(t, err)
+	b, err := checkpoints.NewFileStore(dir)
+	require.NoError(t, err)
+	idA, err := a.OwnerID()
+	require.NoError(t, err)
+	require.NotEmpty(t, idA)
+	idB, err := b.OwnerID()
+	require.NoError(t, err)
+	assert.NotEqual(t, idA, idB, "two live holders never share an id")
+	idA2, err := a.OwnerID()
+	require.NoError(t, err)
+	assert.NotEqual(t, idA, idA2, "each call takes another slot")
+	assert.NotEqual(t, idB, idA2)
+
+	require.NoError(t, a.Close()) // as if a's process had died
+	c, err := checkpoints.NewFileStore(dir)
+	require.NoError(t, err)
+	defer c.Close()
+	idC, err := c.OwnerID()
+	require.NoError(t, err)
+	assert.Equal(t, idA, idC, "the lowest free slot, with the id it keeps")
+	require.NoError(t, b.Close())
+
+	// The slots do not show up as records.
+	cps, err := c.ListCheckpoints(context.Background(), "ns", "eh", "$default")
+	require.NoError(t, err)
+	assert.Empty(t, cps)
+}
