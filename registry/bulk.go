@@ -99,6 +99,7 @@ func (e *BulkError) Unwrap() []error {
 // Import modes of the bulk API.
 const (
 	modeCreate            = "create"
+	modeCreateOrUpdate    = "createOrUpdate"
 	modeUpdate            = "update"
 	modeUpdateIfMatchETag = "updateIfMatchETag"
 	modeDelete            = "delete"
@@ -136,6 +137,13 @@ type bulkAnswer struct {
 // [iothub.ErrDeviceAlreadyExists].
 func (c *Client) CreateDevices(ctx context.Context, devices []*Device, opts *BulkOptions) (*BulkResult, error) {
 	return c.bulk(ctx, devices, opts, func(d *Device) (string, error) { return modeCreate, nil })
+}
+
+// CreateOrUpdateDevices registers every device of devices that does not
+// exist and replaces every one that does, whatever its ETag (the hub's
+// createOrUpdate import mode): an import that may run again.
+func (c *Client) CreateOrUpdateDevices(ctx context.Context, devices []*Device, opts *BulkOptions) (*BulkResult, error) {
+	return c.bulk(ctx, devices, opts, func(d *Device) (string, error) { return modeCreateOrUpdate, nil })
 }
 
 // UpdateDevices replaces every device of devices. As with

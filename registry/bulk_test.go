@@ -208,3 +208,26 @@ func BenchmarkCreateDevices(b *testing.B) {
 		})
 	}
 }
+
+func TestCreateOrUpdateDevices(t *testing.T) {
+	t.Parallel()
+	_, c := newHub(t, nil)
+	ctx := context.Background()
+	_, err := c.CreateDevices(ctx, manyDevices("c", 50), nil)
+	require.NoError(t, err)
+	batch := manyDevices("c", 150) // 50 exist, 100 do not
+	for _, d := range batch {
+		d.Status = registry.StatusDisabled
+	}
+	res, err := c.CreateOrUpdateDevices(ctx, batch, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 150, res.Succeeded)
+	stats, err := c.Statistics(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(150), stats.TotalDeviceCount)
+	assert.Equal(t, int64(150), stats.DisabledDeviceCount, "the existing ones were updated too")
+	// Again: nothing fails.
+	res, err = c.CreateOrUpdateDevices(ctx, batch, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 150, res.Succeeded)
+}

@@ -132,6 +132,79 @@ func TestDeviceImport(t *testing.T) {
 	r = cli(t, cs, "status\nenabled\n", "device", "import", "-", "--format", "csv")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "deviceId column")
+	r = cli(t, cs, "deviceId,colour\nx,red\n", "device", "import", "-", "--format", "csv")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, `unknown column "colour"`)
+
+	// Every bad line is reported, with its number; by default nothing is
+	// written.
+	const key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	csvFile := "deviceId,status,edge,primaryKey,secondaryKey\n" +
+		"g1,enabled,false,,\n" + // 2: good
+		"bad id,,,,\n" + // 3
+		"g2,sleeping,,,\n" + // 4
+		"g3,,maybe,,\n" + // 5
+		"g4,,," + key + ",\n" + // 6: one key only
+		"g5,,,not-a-key,not-a-key\n" + // 7
+		"g1,,,,\n" + // 8: duplicate of line 2
+		",,,,\n" + // 9
+		"g6,disabled,true," + key + "," + key + "\n" // 10: good
+	r = cli(t, cs, csvFile, "device", "import", "-", "--format", "csv", "--no-progress")
+	assert.Equal(t, 1, r.code)
+	for _, line := range []string{"line 3:", "line 4:", "line 5:", "line 6:", "line 7:", "line 8:", "line 9:"} {
+		assert.Contains(t, r.stderr, line)
+	}
+	assert.NotContains(t, r.stderr, "line 2:")
+	assert.NotContains(t, r.stderr, "line 10:")
+	assert.NotContains(t, r.stderr, key, "keys are never echoed")
+	assert.NotContains(t, r.stderr, "not-a-key", "nor what stood for them")
+	assert.Contains(t, r.stderr, "7 of 9 lines are bad; nothing was imported")
+	assert.Equal(t, 1, cli(t, cs, "", "device", "show", "g1").code, "nothing was written")
+
+	// --continue-on-error writes the good lines and still fails.
+	r = cli(t, cs, csvFile, "device", "import", "-", "--format", "csv", "--no-progress", "--continue-on-error")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stdout, "imported 2 of 2")
+	r = cli(t, cs, "", "-o", "json", "--show-keys", "device", "show", "g6")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, key, "the keys of the file")
+	assert.Contains(t, r.stdout, `"disabled"`)
+
+	// Again, the devices exist: failures, unless --upsert.
+	good := "deviceId,status\ng1,disabled\ng6,enabled\ng7,enabled\n"
+	r = cli(t, cs, good, "device", "import", "-", "--format", "csv", "--no-progress")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stdout, "imported 1 of 3")
+	r = cli(t, cs, good, "device", "import", "-", "--format", "csv", "--no-progress", "--upsert")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "imported 3 of 3")
+	r = cli(t, cs, "", "-o", "json", "device", "show", "g1")
+	assert.Contains(t, r.stdout, `"disabled"`, "updated")
+}
+
+// TestProgressOffATerminal: without a terminal, progress is a plain line
+// at every tenth of the way, with no carriage returns.
+func TestProgressOffATerminal(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	p := newProgress(&out, 1000, "importing")
+	for done := 0; done <= 1000; done += 50 {
+		p.set(done)
+	}
+	p.finish()
+	assert.NotContains(t, out.String(), "\r")
+	assert.Equal(t, 10, strings.Count(out.String(), "\n"), out.String())
+	assert.Contains(t, out.String(), "importing: 1000 of 1000 (100%)")
+	// At least every 10 s, however slow.
+	var slow strings.Builder
+	clock := time.Unix(0, 0)
+	q := newProgress(&slow, 1000, "importing")
+	q.now = func() time.Time { return clock }
+	q.lastReport = clock
+	q.set(1)
+	clock = clock.Add(11 * time.Second)
+	q.set(2)
+	assert.Equal(t, "importing: 2 of 1000 (0%)\n", slow.String())
 }
 
 func TestModuleCommands(t *testing.T) {
