@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/methods"
 )
 
@@ -42,6 +44,12 @@ func invokeCommand(g *globals) *cobra.Command {
 			} else {
 				resp, err = c.Invoke(cmd.Context(), args[0], req)
 			}
+			if errors.Is(err, iothub.ErrDeviceNotOnline) {
+				if connectTimeout == 0 {
+					return fmt.Errorf("device %s is not connected; use --connect-timeout to wait for it (%w)", target(args[0], module), err)
+				}
+				return fmt.Errorf("device %s did not connect within --connect-timeout %s (%w)", target(args[0], module), connectTimeout, err)
+			}
 			if err != nil {
 				return err
 			}
@@ -55,4 +63,12 @@ func invokeCommand(g *globals) *cobra.Command {
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the device's answer (5s-300s)")
 	cmd.Flags().DurationVar(&connectTimeout, "connect-timeout", 0, "how long to wait for an offline device to connect (0-300s)")
 	return cmd
+}
+
+// target names a device, or a module of one, for messages.
+func target(deviceID, moduleID string) string {
+	if moduleID == "" {
+		return fmt.Sprintf("%q", deviceID)
+	}
+	return fmt.Sprintf("%q (module %q)", deviceID, moduleID)
 }

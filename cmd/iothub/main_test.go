@@ -303,6 +303,10 @@ func TestInvokeCommand(t *testing.T) {
 	r = cli(t, cs, "", "invoke", "fan", "speed")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "404103 DeviceNotOnline")
+	assert.Contains(t, r.stderr, `device "fan" is not connected; use --connect-timeout to wait for it`)
+	r = cli(t, cs, "", "invoke", "fan", "speed", "--connect-timeout", "1s")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "did not connect within --connect-timeout 1s")
 }
 
 // TestSpecialDeviceIDs drives devices whose ids hold the characters a path
