@@ -97,6 +97,37 @@ func (c *Client) Close(ctx context.Context) error {
 	return c.conn.Close()
 }
 
+// Connect opens the client's AMQP connection and authenticates it now,
+// rather than with the first Send or receiver: an unreachable hub or a
+// refused key shows at once (as an *iothub.Error for the hub's refusals),
+// and the first Send does not pay for the connection. Failures to reach the
+// hub are retried per the client's RetryOptions, within ctx.
+func (c *Client) Connect(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		l, err := c.conn.Get(ctx)
+		if err == nil {
+			if err = c.conn.Claim(ctx, l, c.host); err == nil {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if amqpconn.Classify(err) == amqpconn.Fatal || attempt >= c.conn.MaxRetries() {
+			return hubError(err)
+		}
+		if amqpconn.Classify(err) == amqpconn.RecreateConn {
+			c.conn.Reset(l.Generation)
+		}
+		if err := c.conn.Sleep(ctx, attempt+1, err); err != nil {
+			return err
+		}
+	}
+}
+
+// HostName returns the hub's host name (and port) the client talks to.
+func (c *Client) HostName() string { return c.host }
+
 // link opens a session on the current connection after claiming the
 // hub's audience on it.
 func (c *Client) session(ctx context.Context) (*amqp.Session, amqpconn.Link, error) {

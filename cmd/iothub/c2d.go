@@ -18,7 +18,11 @@ func (g *globals) c2d() (*c2d.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c2d.NewClientFromConnectionString(cs, nil)
+	opts, err := g.clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	return c2d.NewClientFromConnectionString(cs, &c2d.ClientOptions{ClientOptions: *opts})
 }
 
 func c2dCommand(g *globals) *cobra.Command {
@@ -84,6 +88,10 @@ func c2dCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close(context.Background())
+			if err := connectWithin(cmd.Context(), c.HostName(), c.Connect); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.env.stderr, "connected to %s; waiting for feedback (Ctrl-C to stop)\n", c.HostName())
 			ctx, stop := context.WithCancel(cmd.Context())
 			defer stop()
 			seen := 0

@@ -14,7 +14,11 @@ func (g *globals) registry() (*registry.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return registry.NewClientFromConnectionString(cs, nil)
+	opts, err := g.clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	return registry.NewClientFromConnectionString(cs, opts)
 }
 
 func deviceCommand(g *globals) *cobra.Command {

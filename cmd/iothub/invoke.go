@@ -27,7 +27,11 @@ func invokeCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := methods.NewClientFromConnectionString(cs, nil)
+			opts, err := g.clientOptions()
+			if err != nil {
+				return err
+			}
+			c, err := methods.NewClientFromConnectionString(cs, opts)
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -590,4 +591,46 @@ func TestMonitorCommand(t *testing.T) {
 			assert.Equal(t, l[i-1]-1, l[i], "partition %s: %v", p, l)
 		}
 	}
+}
+
+// TestUnreachableHub: the commands that wait for messages fail within a
+// few seconds, naming the address they tried, when nothing answers there.
+func TestUnreachableHub(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	const key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	cs := "HostName=" + addr + ";SharedAccessKeyName=iothubowner;SharedAccessKey=" + key + ";UseDevelopmentEmulator=true"
+	for _, args := range [][]string{{"monitor"}, {"c2d", "feedback"}} {
+		start := time.Now()
+		r := cli(t, cs, "", args...)
+		assert.Equal(t, 1, r.code, "%v", args)
+		assert.Contains(t, r.stderr, addr, "%v names the address", args)
+		assert.Less(t, time.Since(start), 15*time.Second, "%v gave up in time", args)
+		assert.NotContains(t, r.stderr, key)
+	}
+}
+
+// TestCAFile: the client commands trust --ca-file (or $IOTHUB_CA_FILE), as
+// an emulator with TLS needs.
+func TestCAFile(t *testing.T) {
+	t.Parallel()
+	e, err := emulator.Start(context.Background(), &emulator.Options{TLS: true, Devices: []emulator.DeviceSeed{{DeviceID: "tls-1"}}})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, e.CACertPEM(), 0o644))
+	cs := e.ConnectionString()
+	r := cli(t, cs, "", "device", "show", "tls-1")
+	assert.Equal(t, 1, r.code, "the emulator's CA is not trusted by default")
+	r = cli(t, cs, "", "--ca-file", ca, "device", "show", "tls-1")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "tls-1")
+	r = cli(t, cs, "", "--ca-file", ca, "c2d", "send", "tls-1", "x")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, cs, "", "--ca-file", filepath.Join(t.TempDir(), "missing.pem"), "device", "show", "tls-1")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "--ca-file")
 }

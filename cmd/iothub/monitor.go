@@ -78,11 +78,24 @@ With --lag each line also says how many events its partition held after it.`,
 			if err != nil {
 				return err
 			}
-			consumer, err := eventhub.NewConsumerFromConnectionString(cs, &eventhub.ConsumerOptions{ConsumerGroup: group})
+			tc, err := g.tlsConfig()
+			if err != nil {
+				return err
+			}
+			consumer, err := eventhub.NewConsumerFromConnectionString(cs, &eventhub.ConsumerOptions{ConsumerGroup: group, TLSConfig: tc})
 			if err != nil {
 				return err
 			}
 			defer consumer.Close(context.Background())
+			var props *eventhub.HubProperties
+			host := hostOf(cs)
+			if err := connectWithin(cmd.Context(), host, func(ctx context.Context) (err error) {
+				props, err = consumer.Properties(ctx)
+				return err
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.env.stderr, "connected to %s (%d partitions, consumer group %s); waiting for events (Ctrl-C to stop)\n", host, len(props.PartitionIDs), consumer.ConsumerGroup())
 			var store eventhub.CheckpointStore = checkpoints.NewMemoryStore()
 			if dir != "" {
 				if store, err = checkpoints.NewFileStore(dir); err != nil {

@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/iotkit-go/iothub"
 )
 
 // env is what a run of the command sees of the world, so tests can run it
@@ -23,6 +28,41 @@ type globals struct {
 	connectionString string
 	output           string
 	showKeys         bool
+	caFile           string
+}
+
+// tlsConfig trusts --ca-file (or $IOTHUB_CA_FILE) besides the system's
+// roots: the CA of an emulator run with --tls or --standard-ports. Nil
+// when neither is set.
+func (g *globals) tlsConfig() (*tls.Config, error) {
+	path := g.caFile
+	if path == "" {
+		path = g.env.getenv("IOTHUB_CA_FILE")
+	}
+	if path == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", path)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// clientOptions are the options of every client the commands make.
+func (g *globals) clientOptions() (*iothub.ClientOptions, error) {
+	tc, err := g.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return &iothub.ClientOptions{TLSConfig: tc}, nil
 }
 
 // connString returns the connection string from the flag or the
@@ -60,6 +100,7 @@ func run(ctx context.Context, args []string, e *env) int {
 	pf.StringVar(&g.connectionString, "connection-string", "", "service connection string (default $IOTHUB_CONNECTION_STRING)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	pf.BoolVar(&g.showKeys, "show-keys", false, "print device and module keys")
+	pf.StringVar(&g.caFile, "ca-file", "", "trust this CA (PEM), such as the emulator's with --tls or --standard-ports (default $IOTHUB_CA_FILE)")
 	root.AddCommand(
 		emulatorCommand(g),
 		deviceCommand(g),

@@ -16,7 +16,11 @@ func (g *globals) twins() (*twin.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return twin.NewClientFromConnectionString(cs, nil)
+	opts, err := g.clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	return twin.NewClientFromConnectionString(cs, opts)
 }
 
 // printTwin prints a twin as JSON: a twin is a document, not a table row.
