@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -478,4 +479,21 @@ func TestEventHubConnectionStringRefused(t *testing.T) {
 	var ce *auth.ConnectionStringError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "Endpoint", ce.Field)
+}
+
+func TestConnect(t *testing.T) {
+	t.Parallel()
+	e, c := newHub(t, devices("d1"))
+	ctx := timeout(t, 30*time.Second)
+	assert.Equal(t, e.HostName(), c.HostName())
+	before := e.ConnectionCount()
+	require.NoError(t, c.Connect(ctx))
+	require.NoError(t, c.Send(ctx, "d1", &c2d.Message{Body: []byte("x")}))
+	assert.Equal(t, before+1, e.ConnectionCount(), "Send used the connection Connect opened")
+
+	bad := strings.Replace(e.ConnectionString(), "SharedAccessKey=", "SharedAccessKey=AAAA", 1)
+	wrong, err := c2d.NewClientFromConnectionString(bad, nil)
+	require.NoError(t, err)
+	defer wrong.Close(ctx)
+	require.ErrorIs(t, wrong.Connect(ctx), iothub.ErrUnauthorized, "a refused key shows at once")
 }
