@@ -24,8 +24,7 @@
 //
 // Everything listens on one TCP port: the first bytes of each connection
 // (after the TLS handshake, when [Options].TLS is set) decide whether it is
-// HTTP or AMQP (MQTT connections are recognised and closed until an MQTT
-// front end exists). With TLS the emulator generates its own
+// HTTP, AMQP or MQTT. With TLS the emulator generates its own
 // CA; [Emulator.Client] and [Emulator.TLSConfig] trust it and
 // [Emulator.CACertPEM] hands it to other processes. Without TLS the
 // connection strings carry UseDevelopmentEmulator=true, which tells this
@@ -35,7 +34,8 @@
 // languages build https://{HostName} and dial 5671, devices dial 8883 —
 // need [Options].StandardPorts: HTTPS on 443 (with WebSocket upgrades at
 // /$iothub/websocket and /$servicebus/websocket, subprotocol AMQPWSB10),
-// AMQPS on 5671 and MQTTS on 8883 (closed until the MQTT front end exists),
+// AMQPS on 5671 and MQTTS on 8883 (and MQTT over WebSockets at
+// /$iothub/websocket, subprotocol mqtt),
 // all with TLS, and connection strings whose HostName ([Options].HostName,
 // default localhost) has no port. The certificate names localhost,
 // 127.0.0.1, ::1, the host name and the address listened on. Ports below
@@ -49,7 +49,7 @@
 // Simulated devices stand in for real ones: [Emulator.Device] and
 // [Emulator.Module] return a [SimulatedDevice] for a registered identity,
 // which connects in-process (no network) through the same session layer
-// that MQTT device connections will use. A connected device shows as
+// that MQTT device connections use. A connected device shows as
 // Connected in the registry (connectionState, connectionStateUpdatedTime,
 // lastActivityTime) and in the service statistics (connectedDeviceCount;
 // modules are not counted); disabling or deleting it disconnects it, and
@@ -65,6 +65,21 @@
 // up to responseTimeoutInSeconds for its answer (504101 GatewayTimeout),
 // and answer {"status":…,"payload":…} with the device's own status;
 // payloads over 128 KB are refused with 413001 MessageTooLarge.
+//
+// Real devices connect over MQTT 3.1.1, as IoT Hub's MQTT support
+// documents it (the front end is emulator/internal/devicemqtt): client id
+// the device id (or deviceId/moduleId), user name
+// {host}/{deviceId}/?api-version=…[&model-id=…] (the model id becomes the
+// twin's modelId), password a SAS token signed with the device's key or a
+// policy with DeviceConnect; telemetry on devices/{id}/messages/events/
+// with its property bag, C2D on devices/{id}/messages/devicebound/#
+// (PUBACK completes), direct methods on $iothub/methods/POST/#, twins on
+// $iothub/twin/…, CleanSession 0 keeping subscriptions across reconnects.
+// Refusals answer the CONNACK codes the hub sends; QoS 2, another device's
+// topics and messages over 256 KB close the connection; an expiring token
+// or a second connection of the identity ends it. X.509 client certificates
+// are not supported yet. MQTT and simulated devices meet the same session
+// layer, so the service cannot tell them apart.
 //
 // The status codes of successful answers were checked against what the
 // real hub sends, not only against the REST definition, which sometimes

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
 	"github.com/iotkit-go/iothub/emulator/internal/persist"
 	"github.com/iotkit-go/iothub/emulator/internal/query"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
@@ -156,6 +157,10 @@ type Emulator struct {
 	// amqpHandler serves a connection whose first bytes are an AMQP
 	// protocol header; nil refuses AMQP.
 	amqpHandler atomic.Pointer[func(net.Conn)]
+	// mqttHandler serves a connection whose first packet is an MQTT
+	// CONNECT: the device front end, mqtt.
+	mqttHandler atomic.Pointer[func(net.Conn)]
+	mqtt        *devicemqtt.Server
 	// amqp is the AMQP side: CBS, C2D queues, feedback, file
 	// notifications and the built-in Event Hub endpoint.
 	amqp *amqpSide
@@ -293,7 +298,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		}
 	}
 	e.client = &http.Client{Transport: transport}
-	handlers := map[protocol]*atomic.Pointer[func(net.Conn)]{protoAMQP: &e.amqpHandler}
+	handlers := map[protocol]*atomic.Pointer[func(net.Conn)]{protoAMQP: &e.amqpHandler, protoMQTT: &e.mqttHandler}
 	e.httpLn = newChanListener(bound[0].ln.Addr())
 	for _, b := range bound {
 		e.ports = append(e.ports, newMuxListener(b.ln, serverTLS, b.serves, handlers, e.httpLn, e.logger))
@@ -309,6 +314,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		closeBound()
 		return nil, err
 	}
+	e.startMQTT()
 	for _, m := range e.ports {
 		m.wg.Add(1)
 		go m.serve()
@@ -523,6 +529,7 @@ func (e *Emulator) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 			_ = e.httpServer.Close()
 		}
+		e.mqtt.Close()
 		e.amqp.close()
 		for _, m := range e.ports {
 			_ = m.close()

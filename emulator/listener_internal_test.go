@@ -139,7 +139,9 @@ func TestSniff(t *testing.T) {
 	}
 }
 
-func TestMQTTWithoutHandlerIsClosed(t *testing.T) {
+// TestMQTTMalformedConnectIsClosed: the MQTT front end takes what the
+// sniffer routes to it, and closes a CONNECT it cannot read.
+func TestMQTTMalformedConnectIsClosed(t *testing.T) {
 	t.Parallel()
 	e, err := Start(context.Background(), nil)
 	require.NoError(t, err)
@@ -147,7 +149,7 @@ func TestMQTTWithoutHandlerIsClosed(t *testing.T) {
 	c, err := net.Dial("tcp", e.HostName())
 	require.NoError(t, err)
 	defer c.Close()
-	_, err = c.Write([]byte("\x10\x16\x00\x04MQTT\x04\x02\x00\x3c"))
+	_, err = c.Write([]byte("\x10\x06\x00\x04MQT\x05")) // a name of 4 bytes, then the body ends
 	require.NoError(t, err)
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
 	_, err = c.Read(make([]byte, 1))

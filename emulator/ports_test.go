@@ -114,9 +114,41 @@ func TestStandardPorts(t *testing.T) {
 		}
 		closed(dial("5671"), []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 		closed(dial("443"), []byte("AMQP\x03\x01\x00\x00"))
-		// MQTT is not served until the MQTT front end exists.
-		closed(dial("8883"), []byte{0x10, 0x12, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60, 0, 2, 'd', '1', 0, 0, 0, 0})
+		closed(dial("8883"), []byte("AMQP\x03\x01\x00\x00"))
 	})
+}
+
+// TestStandardPortsMQTT: devices connect with MQTTS on 8883 and with MQTT
+// over secure WebSockets on 443, to the port-less host.
+func TestStandardPortsMQTT(t *testing.T) {
+	e := startStandardPorts(t, &emulator.Options{
+		StandardPorts: true, Addr: standardPortsHost, HostName: standardPortsHost,
+		Devices: []emulator.DeviceSeed{{DeviceID: "d1", PrimaryKey: deviceKey}},
+	})
+	for i, broker := range []string{"ssl://" + standardPortsHost + ":8883", "wss://" + standardPortsHost + ":443/$iothub/websocket"} {
+		opts := mqttOptions(e, "d1", deviceToken(t, e, "d1", deviceKey, time.Hour)).SetTLSConfig(e.TLSConfig())
+		opts.Servers = nil
+		opts.AddBroker(broker)
+		c := connectMQTT(t, opts)
+		wait(t, c.Publish("devices/d1/messages/events/", 1, false, fmt.Sprintf("via %d", i)))
+		c.Disconnect(50)
+	}
+	c, err := eventhub.NewConsumerFromConnectionString(e.ConnectionString(), &eventhub.ConsumerOptions{TLSConfig: e.TLSConfig()})
+	require.NoError(t, err)
+	defer c.Close(context.Background())
+	var bodies []string
+	for _, pid := range e.PartitionIDs() {
+		r, err := c.NewPartitionReceiver(pid, &eventhub.ReceiverOptions{StartPosition: eventhub.StartPosition{Earliest: true}})
+		require.NoError(t, err)
+		short, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		evs, _ := r.Receive(short, 10)
+		cancel()
+		for _, ev := range evs {
+			bodies = append(bodies, string(ev.Body))
+		}
+		_ = r.Close(context.Background())
+	}
+	assert.ElementsMatch(t, []string{"via 0", "via 1"}, bodies)
 }
 
 func TestStandardPortsAudiences(t *testing.T) {
@@ -220,11 +252,32 @@ func TestAMQPOverWebSockets(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c, _, err := websocket.Dial(ctx, "ws://"+single.HostName()+"/$iothub/websocket", &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
-		require.NoError(t, err)
-		_, _, err = c.Read(ctx)
-		assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "MQTT over WebSockets is not served yet: %v", err)
+		for _, tc := range []struct{ path, sub string }{
+			{"/$iothub/websocket", "stomp"},    // no subprotocol the hub speaks
+			{"/$servicebus/websocket", "mqtt"}, // devices connect to the hub, not the Event Hub endpoint
+		} {
+			c, _, err := websocket.Dial(ctx, "ws://"+single.HostName()+tc.path, &websocket.DialOptions{Subprotocols: []string{tc.sub}})
+			require.NoError(t, err)
+			_, _, err = c.Read(ctx)
+			assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "%s %s: %v", tc.path, tc.sub, err)
+		}
 	})
+}
+
+// TestMQTTOverWebSockets connects a device with subprotocol mqtt at
+// /$iothub/websocket, as the official SDKs' MqttWs transports do, on the
+// single port and on 443.
+func TestMQTTOverWebSockets(t *testing.T) {
+	t.Parallel()
+	e := mqttHub(t, emulator.DeviceSeed{DeviceID: "d1"})
+	opts := mqttOptions(e, "d1", deviceToken(t, e, "d1", deviceKey, time.Hour))
+	opts.Servers = nil
+	opts.AddBroker("ws://" + e.HostName() + "/$iothub/websocket")
+	c := connectMQTT(t, opts)
+	wait(t, c.Publish("devices/d1/messages/events/k=ws", 1, false, "over WebSockets"))
+	ev := readEvents(t, e, 1)[0]
+	assert.Equal(t, "over WebSockets", string(ev.Body))
+	assert.Equal(t, "ws", ev.Properties["k"])
 }
 
 func amqpOverWebSocket(t *testing.T, e *emulator.Emulator, url, deviceID string) {

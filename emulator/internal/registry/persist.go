@@ -102,6 +102,7 @@ type (
 		Twin   twinJSON `json:"twin"`
 	}
 	twinJSON struct {
+		ModelID  string         `json:"modelId,omitempty"`
 		Tags     map[string]any `json:"tags,omitempty"`
 		Desired  sectionJSON    `json:"desired"`
 		Reported sectionJSON    `json:"reported"`
@@ -136,6 +137,7 @@ func encodeDevice(r *deviceRecord) ([]byte, error) {
 
 func twinToJSON(t *twinState) twinJSON {
 	return twinJSON{
+		ModelID:  t.modelID,
 		Tags:     t.tags,
 		Desired:  sectionJSON{Props: t.desired.props, Meta: metaToJSON(t.desired.meta), Version: t.desired.version},
 		Reported: sectionJSON{Props: t.reported.props, Meta: metaToJSON(t.reported.meta), Version: t.reported.version},
@@ -189,6 +191,7 @@ func decodeDevice(data []byte, now time.Time) (*deviceRecord, error) {
 
 func twinFromJSON(t twinJSON) twinState {
 	return twinState{
+		modelID:  t.ModelID,
 		tags:     orEmpty(t.Tags),
 		desired:  section{props: orEmpty(t.Desired.Props), meta: metaFromJSON(t.Desired.Meta), version: t.Desired.Version},
 		reported: section{props: orEmpty(t.Reported.Props), meta: metaFromJSON(t.Reported.Meta), version: t.Reported.Version},

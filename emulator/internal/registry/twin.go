@@ -7,6 +7,9 @@ import (
 
 // twinState is a device or module twin.
 type twinState struct {
+	// modelID is the IoT Plug and Play model the device announced when it
+	// connected ("" for none).
+	modelID  string
 	tags     map[string]any
 	desired  section
 	reported section
@@ -178,7 +181,7 @@ func deviceTwinDoc(r *deviceRecord) map[string]any {
 		"cloudToDeviceMessageCount": int64(d.CloudToDeviceMessageCount),
 		"authenticationType":        d.Auth.Type,
 		"x509Thumbprint":            thumbprintDoc(d.Auth),
-		"modelId":                   "",
+		"modelId":                   r.twin.modelID,
 		"capabilities":              map[string]any{"iotEdge": d.IotEdge},
 	}
 	if d.StatusReason != "" {
@@ -212,7 +215,7 @@ func moduleTwinDoc(r *deviceRecord, m *moduleRecord) map[string]any {
 		"cloudToDeviceMessageCount": int64(md.CloudToDeviceMessageCount),
 		"authenticationType":        md.Auth.Type,
 		"x509Thumbprint":            thumbprintDoc(md.Auth),
-		"modelId":                   "",
+		"modelId":                   m.twin.modelID,
 	}
 	m.twin.fill(doc)
 	return doc
@@ -315,6 +318,24 @@ func (s *Store) applyTwinLocked(t *twinState, p TwinPatch, replace bool) error {
 	}
 	t.version++
 	t.etag = s.newTwinETag()
+	return nil
+}
+
+// SetModelID records the IoT Plug and Play model id a device (moduleID "")
+// or module announced when it connected, which its twin shows as modelId.
+// Announcing the same id again changes nothing.
+func (s *Store) SetModelID(deviceID, moduleID, modelID string) (err error) {
+	tx := s.lockWrite()
+	defer tx.end(&err)
+	t, _, err := s.twinLocked(deviceID, moduleID)
+	if err != nil {
+		return err
+	}
+	if t.modelID == modelID {
+		return nil
+	}
+	tx.touch(deviceID)
+	t.modelID = modelID
 	return nil
 }
 
