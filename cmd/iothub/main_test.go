@@ -20,6 +20,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotkit-go/iothub/emulator"
+	"github.com/iotkit-go/iothub/eventhub"
+	"github.com/iotkit-go/iothub/methods"
+	"github.com/iotkit-go/iothub/twin"
 )
 
 type result struct {
@@ -633,4 +636,93 @@ func TestCAFile(t *testing.T) {
 	r = cli(t, cs, "", "--ca-file", filepath.Join(t.TempDir(), "missing.pem"), "device", "show", "tls-1")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "--ca-file")
+}
+
+// TestSimulateCommand runs `iothub simulate` against the emulator and
+// drives its devices from the service side: telemetry from the template,
+// a method answered as --method says and another echoed, a C2D message
+// completed, a desired property reported back.
+func TestSimulateCommand(t *testing.T) {
+	t.Parallel()
+	e := hub(t)
+	cs := e.ConnectionString()
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"simulate", "--devices", "2", "--rate", "20/s", "--method", `reboot=202:{"ok":true}`,
+			"--template", `{"seq":{{seq}},"t":{{rand 20 30}},"at":"{{now}}"}`},
+			&env{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: func(k string) string {
+				if k == "IOTHUB_CONNECTION_STRING" {
+					return cs
+				}
+				return ""
+			}})
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "simulating 2 devices") }, 20*time.Second, 10*time.Millisecond, out.String())
+	bg := context.Background()
+	mc, err := methods.NewClientFromConnectionString(cs, nil)
+	require.NoError(t, err)
+	var resp *methods.Response
+	require.Eventually(t, func() bool {
+		resp, err = mc.Invoke(bg, "sim-001", &methods.Request{MethodName: "reboot", ResponseTimeout: 5 * time.Second})
+		return err == nil
+	}, 20*time.Second, 50*time.Millisecond, "the simulated device answers methods")
+	assert.Equal(t, 202, resp.Status)
+	assert.JSONEq(t, `{"ok":true}`, string(resp.Payload))
+	resp, err = mc.Invoke(bg, "sim-000", &methods.Request{MethodName: "ping", Payload: json.RawMessage(`{"n":1}`), ResponseTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.Status)
+	assert.JSONEq(t, `{"method":"ping","payload":{"n":1}}`, string(resp.Payload))
+
+	r := cli(t, cs, "", "c2d", "send", "sim-000", "hello")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Eventually(t, func() bool { return e.C2DQueueDepth("sim-000", "") == 0 }, 10*time.Second, 20*time.Millisecond, "completed")
+
+	tc, err := twin.NewClientFromConnectionString(cs, nil)
+	require.NoError(t, err)
+	_, err = tc.Update(bg, "sim-000", &twin.Patch{Desired: map[string]any{"interval": 5}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		tw, err := tc.Get(bg, "sim-000")
+		return err == nil && tw.Properties.Reported["interval"] != nil
+	}, 10*time.Second, 20*time.Millisecond, "the desired property is reported back")
+
+	consumer, err := eventhub.NewConsumerFromConnectionString(cs, nil)
+	require.NoError(t, err)
+	defer consumer.Close(bg)
+	var ev *eventhub.Event
+	for _, pid := range e.PartitionIDs() {
+		rcv, err := consumer.NewPartitionReceiver(pid, &eventhub.ReceiverOptions{StartPosition: eventhub.StartPosition{Earliest: true}})
+		require.NoError(t, err)
+		short, stop := context.WithTimeout(bg, 500*time.Millisecond)
+		evs, _ := rcv.Receive(short, 1)
+		stop()
+		_ = rcv.Close(bg)
+		if len(evs) > 0 {
+			ev = evs[0]
+			break
+		}
+	}
+	require.NotNil(t, ev, "telemetry arrived")
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(ev.Body, &body))
+	assert.Contains(t, body, "seq")
+	assert.GreaterOrEqual(t, body["t"], float64(20))
+	assert.Less(t, body["t"], float64(30))
+	assert.Equal(t, "application/json", ev.ContentType)
+
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, 0, code, out.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("simulate did not stop")
+	}
+	assert.Regexp(t, `telemetry \d+ · methods [1-9]`, out.String())
+
+	assert.Equal(t, 1, cli(t, cs, "", "simulate", "--rate", "fast").code)
+	assert.Equal(t, 1, cli(t, cs, "", "simulate", "--template", `{"x":}`).code)
+	assert.Equal(t, 1, cli(t, cs, "", "simulate", "--method", "reboot").code)
 }

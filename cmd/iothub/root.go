@@ -111,6 +111,7 @@ func run(ctx context.Context, args []string, e *env) int {
 		c2dCommand(g),
 		monitorCommand(g),
 		statsCommand(g),
+		simulateCommand(g),
 	)
 	if err := root.ExecuteContext(ctx); err != nil {
 		printError(e.stderr, err)
