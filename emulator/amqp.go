@@ -15,6 +15,7 @@ import (
 	"github.com/iotkit-go/iothub/emulator/internal/cbs"
 	"github.com/iotkit-go/iothub/emulator/internal/devicebound"
 	"github.com/iotkit-go/iothub/emulator/internal/eventhubs"
+	"github.com/iotkit-go/iothub/emulator/internal/listener"
 )
 
 // amqpSide is the hub's AMQP half: the engine and the nodes on it.
@@ -93,7 +94,7 @@ func (e *Emulator) startAMQP(o *Options) error {
 		}
 	}
 	e.amqp = a
-	e.setAMQPHandler(func(c net.Conn) { _ = a.server.ServeConn(e.baseCtx, c) })
+	e.ports.Handle(listener.AMQP, func(c net.Conn) { _ = a.server.ServeConn(e.baseCtx, c) })
 	return nil
 }
 

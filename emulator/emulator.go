@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
+	"github.com/iotkit-go/iothub/emulator/internal/listener"
 	"github.com/iotkit-go/iothub/emulator/internal/persist"
 	"github.com/iotkit-go/iothub/emulator/internal/query"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
@@ -130,12 +131,9 @@ type Emulator struct {
 	standard bool
 	aliases  map[string]bool
 
-	certs      *certificates
-	ports      []*muxListener
-	httpLn     *chanListener // where every port delivers HTTP connections
-	httpServer *http.Server
-	client     *http.Client
-	serveDone  chan struct{}
+	certs  *listener.Certificates
+	ports  *listener.Ports
+	client *http.Client
 
 	queries *query.Engine
 
@@ -154,13 +152,8 @@ type Emulator struct {
 	faults faultSet
 	reqlog requestLog
 
-	// amqpHandler serves a connection whose first bytes are an AMQP
-	// protocol header; nil refuses AMQP.
-	amqpHandler atomic.Pointer[func(net.Conn)]
-	// mqttHandler serves a connection whose first packet is an MQTT
-	// CONNECT: the device front end, mqtt.
-	mqttHandler atomic.Pointer[func(net.Conn)]
-	mqtt        *devicemqtt.Server
+	// mqtt is the device front end for MQTT.
+	mqtt *devicemqtt.Server
 	// amqp is the AMQP side: CBS, C2D queues, feedback, file
 	// notifications and the built-in Event Hub endpoint.
 	amqp *amqpSide
@@ -214,14 +207,13 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		return nil, fmt.Errorf("emulator: state directory %s: %w", o.StateDir, err)
 	}
 	e := &Emulator{
-		hubName:   o.HubName,
-		logger:    o.Logger,
-		policies:  pointers(policies),
-		now:       time.Now,
-		db:        db,
-		store:     store,
-		queries:   query.NewEngine(nil),
-		serveDone: make(chan struct{}),
+		hubName:  o.HubName,
+		logger:   o.Logger,
+		policies: pointers(policies),
+		now:      time.Now,
+		db:       db,
+		store:    store,
+		queries:  query.NewEngine(nil),
 	}
 	e.sessions = sessions.NewManager(nil, func(k sessions.Key, connected bool, _ time.Time) {
 		// The identity may be gone already (a delete kicks its sessions
@@ -248,48 +240,51 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		return nil, errors.New("emulator: HostName is only for StandardPorts; in single-port mode the host name is the address listened on")
 	}
 	e.tls, e.standard = o.TLS, o.StandardPorts
-	bound, err := listen(ctx, &o)
+	e.ports, err = listener.Listen(ctx, &listener.Options{Addr: o.Addr, StandardPorts: o.StandardPorts, Logger: e.logger})
 	if err != nil {
 		e.baseCancel()
 		return nil, err
 	}
 	closeBound := func() {
-		for _, b := range bound {
-			_ = b.ln.Close()
-		}
+		e.ports.Close()
 		e.baseCancel()
 	}
+	addrs := e.ports.Addrs()
 	certHosts := []string{}
 	if o.StandardPorts {
 		e.hostName = o.HostName
 		certHosts = append(certHosts, o.HostName)
 	} else {
-		e.hostName = dialableHost(bound[0].ln.Addr())
+		e.hostName = listener.DialableHost(addrs[0])
 	}
-	for _, b := range bound {
-		host, _, _ := net.SplitHostPort(b.ln.Addr().String())
+	for _, a := range addrs {
+		host, _, _ := net.SplitHostPort(a.String())
 		certHosts = append(certHosts, host)
 	}
 	e.aliases = hostAliases(e.hubName, e.hostName, e.standard)
 	var serverTLS *tls.Config
 	transport := &http.Transport{ForceAttemptHTTP2: false, MaxIdleConnsPerHost: 16}
 	if o.TLS {
-		ca, err := restoreCA(db, o.HubName, e.logger)
+		var keeper listener.CAKeeper
+		if db != nil {
+			keeper = stateCA{db}
+		}
+		ca, err := listener.RestoreCA(keeper, o.HubName, e.logger)
 		if err == nil {
-			e.certs, err = newCertificates(o.HubName, ca, certHosts...)
+			e.certs, err = listener.NewCertificates(o.HubName, ca, certHosts...)
 		}
 		if err != nil {
 			closeBound()
 			return nil, err
 		}
-		serverTLS = e.certs.serverConfig()
-		transport.TLSClientConfig = e.certs.clientConfig()
+		serverTLS = e.certs.ServerConfig()
+		transport.TLSClientConfig = e.certs.ClientConfig()
 	}
 	if o.StandardPorts {
 		// Every address listened on answers for the host name, whatever
 		// it resolves to on this machine.
 		dialer := &net.Dialer{}
-		target, _, _ := net.SplitHostPort(bound[0].ln.Addr().String())
+		target, _, _ := net.SplitHostPort(addrs[0].String())
 		transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if host, port, err := net.SplitHostPort(addr); err == nil && e.namesThisHub(host) {
 				addr = net.JoinHostPort(target, port)
@@ -298,31 +293,12 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		}
 	}
 	e.client = &http.Client{Transport: transport}
-	handlers := map[protocol]*atomic.Pointer[func(net.Conn)]{protoAMQP: &e.amqpHandler, protoMQTT: &e.mqttHandler}
-	e.httpLn = newChanListener(bound[0].ln.Addr())
-	for _, b := range bound {
-		e.ports = append(e.ports, newMuxListener(b.ln, serverTLS, b.serves, handlers, e.httpLn, e.logger))
-	}
-	e.httpServer = &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: min(10*time.Second, o.HTTPReadTimeout),
-		ReadTimeout:       o.HTTPReadTimeout,
-		IdleTimeout:       o.HTTPIdleTimeout,
-		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelDebug),
-	}
 	if err := e.startAMQP(&o); err != nil {
 		closeBound()
 		return nil, err
 	}
 	e.startMQTT()
-	for _, m := range e.ports {
-		m.wg.Add(1)
-		go m.serve()
-	}
-	go func() {
-		defer close(e.serveDone)
-		_ = e.httpServer.Serve(e.httpLn)
-	}()
+	e.ports.Serve(serverTLS, e, &listener.HTTPOptions{ReadTimeout: o.HTTPReadTimeout, IdleTimeout: o.HTTPIdleTimeout})
 	e.logger.Info("emulator: started", "hub", e.hubName, "host", e.HostName(), "tls", e.tls, "state", db.Path())
 	started = true
 	return e, nil
@@ -397,23 +373,7 @@ func (e *Emulator) HostName() string {
 // single-port mode; with Options.StandardPorts ports 443, 5671 and 8883 on
 // each address listened on.
 func (e *Emulator) ListenAddrs() []net.Addr {
-	addrs := make([]net.Addr, len(e.ports))
-	for i, m := range e.ports {
-		addrs[i] = m.ln.Addr()
-	}
-	return addrs
-}
-
-// dialableHost turns a listening address into one a client can dial.
-func dialableHost(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return addr.String()
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1" // Go's "tcp" listeners on :: are dual-stack
-	}
-	return net.JoinHostPort(host, port)
+	return e.ports.Addrs()
 }
 
 // HubName returns the name of the emulated hub.
@@ -462,11 +422,7 @@ func (e *Emulator) connectionString(p Policy) string {
 // accepted since Start, whatever their protocol: tests use it to check
 // that a client reuses its connections.
 func (e *Emulator) ConnectionCount() int64 {
-	var n int64
-	for _, m := range e.ports {
-		n += m.accepted.Load()
-	}
-	return n
+	return e.ports.Accepted()
 }
 
 // Policies returns the hub's shared access policies, keys included.
@@ -497,7 +453,7 @@ func (e *Emulator) TLSConfig() *tls.Config {
 	if e.certs == nil {
 		return nil
 	}
-	return e.certs.clientConfig()
+	return e.certs.ClientConfig()
 }
 
 // CACertPEM returns the emulator's CA certificate in PEM form, for clients
@@ -506,7 +462,7 @@ func (e *Emulator) CACertPEM() []byte {
 	if e.certs == nil {
 		return nil
 	}
-	return bytes.Clone(e.certs.caPEM)
+	return e.certs.CAPEM()
 }
 
 // Shutdown stops the emulator: it disconnects the simulated devices (with
@@ -520,21 +476,12 @@ func (e *Emulator) Shutdown(ctx context.Context) error {
 		e.baseCancel()
 		e.sessions.KickAll(ErrEmulatorClosed)
 		var errs []error
-		for _, m := range e.ports {
-			if err := m.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-				errs = append(errs, err)
-			}
-		}
-		if err := e.httpServer.Shutdown(ctx); err != nil {
+		if err := e.ports.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
-			_ = e.httpServer.Close()
 		}
 		e.mqtt.Close()
 		e.amqp.close()
-		for _, m := range e.ports {
-			_ = m.close()
-		}
-		<-e.serveDone
+		e.ports.Close()
 		// Everything that writes has stopped: what is pending is committed.
 		if err := e.db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("emulator: closing the state directory: %w", err))
@@ -552,14 +499,4 @@ func (e *Emulator) Shutdown(ctx context.Context) error {
 // Shutdown without a deadline.
 func (e *Emulator) Close() {
 	_ = e.Shutdown(context.Background())
-}
-
-// setAMQPHandler installs the handler of AMQP connections (nil refuses
-// them).
-func (e *Emulator) setAMQPHandler(h func(net.Conn)) {
-	if h == nil {
-		e.amqpHandler.Store(nil)
-		return
-	}
-	e.amqpHandler.Store(&h)
 }

@@ -3,8 +3,6 @@ package emulator
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 	"github.com/iotkit-go/iothub/emulator/internal/devicebound"
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
 	"github.com/iotkit-go/iothub/emulator/internal/eventhubs"
+	"github.com/iotkit-go/iothub/emulator/internal/listener"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
 	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
@@ -31,23 +30,9 @@ var _ devicemqtt.Hub = mqttHub{}
 // connections (sniffed, or on 8883) to it.
 func (e *Emulator) startMQTT() {
 	e.mqtt = devicemqtt.NewServer(mqttHub{e}, &devicemqtt.Options{Logger: e.logger, Now: e.now})
-	h := func(c net.Conn) {
-		var certs []*x509.Certificate
-		if tc, ok := underlyingTLS(c); ok {
-			certs = tc.ConnectionState().PeerCertificates
-		}
-		_ = e.mqtt.ServeConn(e.baseCtx, c, certs)
-	}
-	e.mqttHandler.Store(&h)
-}
-
-// underlyingTLS finds the TLS connection under a peeked one.
-func underlyingTLS(c net.Conn) (*tls.Conn, bool) {
-	if pc, ok := c.(*peekedConn); ok {
-		c = pc.Conn
-	}
-	tc, ok := c.(*tls.Conn)
-	return tc, ok
+	e.ports.Handle(listener.MQTT, func(c net.Conn) {
+		_ = e.mqtt.ServeConn(e.baseCtx, c, listener.PeerCertificates(c))
+	})
 }
 
 func refuse(code byte, format string, args ...any) error {

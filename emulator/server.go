@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/emulator/internal/listener"
 )
 
 // supportedAPIVersions are the api-version values the emulator answers.
@@ -42,8 +43,8 @@ type route struct {
 // it; it is exported so that the emulator can also be mounted in an
 // httptest.Server or behind another router.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if isWebSocketPath(r.URL.Path) {
-		e.serveWebSocket(w, r)
+	if listener.IsWebSocketPath(r.URL.Path) {
+		e.ports.ServeWebSocket(e.baseCtx, w, r)
 		return
 	}
 	segments, pathErr := splitPath(r.URL)

@@ -130,37 +130,22 @@ func restorePolicies(db *persist.DB, requested []Policy) ([]Policy, error) {
 	return policies, nil
 }
 
-// restoreCA returns the CA kept in the state directory, or a new one
-// (kept for the next start) when there is none or it is about to expire;
-// nil without a state directory, where every start makes its own.
-func restoreCA(db *persist.DB, hubName string, logger *slog.Logger) (*authority, error) {
-	if db == nil {
-		return nil, nil
-	}
-	raw, err := db.Get(bucketEmulator, keyCA)
+// stateCA keeps the CA in the state directory.
+type stateCA struct{ db *persist.DB }
+
+// KeptCA implements listener.CAKeeper.
+func (s stateCA) KeptCA() ([]byte, error) {
+	raw, err := s.db.Get(bucketEmulator, keyCA)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: reading the kept CA: %w", err)
 	}
-	if raw != nil {
-		ca, err := parseAuthority(raw)
-		if err != nil {
-			return nil, err
-		}
-		if time.Until(ca.cert.NotAfter) > caRenewThreshold {
-			return ca, nil
-		}
-		logger.Info("emulator: the kept CA expires soon; a new one replaces it (clients must trust the new CA file)", "expires", ca.cert.NotAfter)
+	return raw, nil
+}
+
+// KeepCA implements listener.CAKeeper.
+func (s stateCA) KeepCA(pem []byte) error {
+	if err := s.db.Write(persist.Put(bucketEmulator, keyCA, pem)).Wait(context.Background()); err != nil {
+		return fmt.Errorf("emulator: keeping the CA: %w", err)
 	}
-	ca, err := newAuthority(hubName, stateCALifetime)
-	if err != nil {
-		return nil, err
-	}
-	v, err := ca.marshal()
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Write(persist.Put(bucketEmulator, keyCA, v)).Wait(context.Background()); err != nil {
-		return nil, fmt.Errorf("emulator: keeping the CA: %w", err)
-	}
-	return ca, nil
+	return nil
 }

@@ -1,6 +1,7 @@
-package emulator
+package listener
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -26,26 +27,27 @@ const (
 	wsSubprotocolMQTT = "mqtt"
 )
 
-// isWebSocketPath reports whether a request is for one of the WebSocket
+// IsWebSocketPath reports whether a request is for one of the WebSocket
 // endpoints.
-func isWebSocketPath(path string) bool {
+func IsWebSocketPath(path string) bool {
 	return strings.EqualFold(path, wsPathIoTHub) || strings.EqualFold(path, wsPathServiceBus)
 }
 
-// serveWebSocket upgrades a request to a WebSocket endpoint and hands the
-// connection to the AMQP engine or, for subprotocol mqtt at
-// /$iothub/websocket, the MQTT device front end: the same ones the TCP ports
-// feed, which authenticate it. A request that is not an upgrade, or offers
-// no subprotocol the emulator speaks, is refused before or right after the
-// handshake.
-func (e *Emulator) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+// ServeWebSocket upgrades a request to a WebSocket endpoint and hands the
+// connection to the AMQP handler or, for subprotocol mqtt at
+// /$iothub/websocket, the MQTT handler: the same ones the TCP ports feed,
+// which authenticate it. A request that is not an upgrade, or offers no
+// subprotocol the emulator speaks, is refused before or right after the
+// handshake. ctx ends the connection (the emulator's base context, which
+// ends at shutdown).
+func (p *Ports) ServeWebSocket(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		w.Header().Set("Upgrade", "websocket")
 		http.Error(w, "This endpoint takes WebSocket upgrades (subprotocol "+wsSubprotocolAMQP+") only.", http.StatusUpgradeRequired)
 		return
 	}
 	// A hijacked connection may keep the HTTP server's deadlines
-	// (Options.HTTPReadTimeout), which would cut the connection the
+	// (HTTPOptions.ReadTimeout), which would cut the connection the
 	// upgrade carries: clear them.
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
@@ -57,25 +59,25 @@ func (e *Emulator) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		InsecureSkipVerify: true,
 	})
 	if err != nil {
-		e.logger.Debug("emulator: WebSocket upgrade failed", "path", r.URL.Path, "error", err)
+		p.logger.Debug("emulator: WebSocket upgrade failed", "path", r.URL.Path, "error", err)
 		return
 	}
 	var h *func(net.Conn)
 	switch c.Subprotocol() {
 	case wsSubprotocolAMQP:
-		h = e.amqpHandler.Load()
+		h = p.handler(AMQP)
 	case wsSubprotocolMQTT:
 		if strings.EqualFold(r.URL.Path, wsPathIoTHub) { // devices connect to the hub, not the Event Hub endpoint
-			h = e.mqttHandler.Load()
+			h = p.handler(MQTT)
 		}
 	}
 	if h == nil {
 		_ = c.Close(websocket.StatusPolicyViolation, "offer the "+wsSubprotocolAMQP+" subprotocol, or "+wsSubprotocolMQTT+" at "+wsPathIoTHub)
 		return
 	}
-	// The front end owns the connection until it ends; the emulator's base
-	// context ends it at Shutdown.
-	nc := websocket.NetConn(e.baseCtx, c, websocket.MessageBinary)
+	// The front end owns the connection until it ends; ctx ends it at
+	// shutdown.
+	nc := websocket.NetConn(ctx, c, websocket.MessageBinary)
 	defer nc.Close()
 	(*h)(nc)
 }

@@ -1,6 +1,7 @@
-package emulator
+package listener
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,10 +17,10 @@ import (
 	"time"
 )
 
-// certificates are the CA and server certificate of one emulator, made at
-// Start; the CA is kept in the state directory when there is one, so that
-// clients that trust it keep trusting it across restarts.
-type certificates struct {
+// Certificates are the CA and server certificate of one emulator, made at
+// its start; the CA is kept in the state directory when there is one, so
+// that clients that trust it keep trusting it across restarts.
+type Certificates struct {
 	caPEM  []byte
 	server tls.Certificate
 	pool   *x509.CertPool
@@ -34,15 +35,15 @@ const (
 	caRenewThreshold = 24 * time.Hour
 )
 
-// authority is a CA: its certificate and key.
-type authority struct {
+// Authority is a CA: its certificate and key.
+type Authority struct {
 	cert *x509.Certificate
 	der  []byte
 	key  *ecdsa.PrivateKey
 }
 
 // newAuthority generates an ECDSA P-256 CA valid for lifetime.
-func newAuthority(hubName string, lifetime time.Duration) (*authority, error) {
+func newAuthority(hubName string, lifetime time.Duration) (*Authority, error) {
 	now := time.Now()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -66,11 +67,11 @@ func newAuthority(hubName string, lifetime time.Duration) (*authority, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: CA certificate: %w", err)
 	}
-	return &authority{cert: cert, der: der, key: key}, nil
+	return &Authority{cert: cert, der: der, key: key}, nil
 }
 
 // marshal returns the CA's certificate and key in PEM form.
-func (a *authority) marshal() ([]byte, error) {
+func (a *Authority) marshal() ([]byte, error) {
 	keyDER, err := x509.MarshalPKCS8PrivateKey(a.key)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: CA key: %w", err)
@@ -80,8 +81,8 @@ func (a *authority) marshal() ([]byte, error) {
 }
 
 // parseAuthority reads what marshal wrote.
-func parseAuthority(data []byte) (*authority, error) {
-	a := &authority{}
+func parseAuthority(data []byte) (*Authority, error) {
+	a := &Authority{}
 	for {
 		var b *pem.Block
 		b, data = pem.Decode(data)
@@ -113,10 +114,10 @@ func parseAuthority(data []byte) (*authority, error) {
 	return a, nil
 }
 
-// newCertificates signs, with ca (a new one when nil), a server certificate
+// NewCertificates signs, with ca (a new one when nil), a server certificate
 // valid for 127.0.0.1, ::1, localhost and <hub>.azure-devices.net, plus
 // each of hosts (names or addresses) that is another.
-func newCertificates(hubName string, ca *authority, hosts ...string) (*certificates, error) {
+func NewCertificates(hubName string, ca *Authority, hosts ...string) (*Certificates, error) {
 	if ca == nil {
 		var err error
 		if ca, err = newAuthority(hubName, certLifetime); err != nil {
@@ -154,7 +155,7 @@ func newCertificates(hubName string, ca *authority, hosts ...string) (*certifica
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)
-	return &certificates{
+	return &Certificates{
 		caPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.der}),
 		server: tls.Certificate{Certificate: [][]byte{der, ca.der}, PrivateKey: key},
 		pool:   pool,
@@ -176,7 +177,8 @@ func serial() *big.Int {
 	return n
 }
 
-func (c *certificates) serverConfig() *tls.Config {
+// ServerConfig returns the TLS configuration the ports serve.
+func (c *Certificates) ServerConfig() *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{c.server},
 		MinVersion:   tls.VersionTLS12,
@@ -185,6 +187,11 @@ func (c *certificates) serverConfig() *tls.Config {
 	}
 }
 
-func (c *certificates) clientConfig() *tls.Config {
+// ClientConfig returns a client TLS configuration that trusts the CA.
+func (c *Certificates) ClientConfig() *tls.Config {
 	return &tls.Config{RootCAs: c.pool, MinVersion: tls.VersionTLS12}
 }
+
+// CAPEM returns the CA certificate in PEM form, for clients in other
+// processes or languages to trust.
+func (c *Certificates) CAPEM() []byte { return bytes.Clone(c.caPEM) }

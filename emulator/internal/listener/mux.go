@@ -1,9 +1,9 @@
-package emulator
+package listener
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net"
@@ -12,48 +12,8 @@ import (
 	"time"
 )
 
-// sniffLen is how many bytes decide the protocol of a connection: the AMQP
-// protocol header is 8 bytes long, and an HTTP request line or an MQTT
-// CONNECT packet is longer.
-const sniffLen = 8
-
 // sniffTimeout bounds the TLS handshake and the wait for the first bytes.
 const sniffTimeout = 10 * time.Second
-
-var amqpHeaderPrefix = []byte("AMQP")
-
-// protocol is what a connection speaks, as its first bytes tell.
-type protocol int
-
-const (
-	protoHTTP protocol = iota
-	protoAMQP
-	protoMQTT
-)
-
-func (p protocol) String() string {
-	switch p {
-	case protoAMQP:
-		return "AMQP"
-	case protoMQTT:
-		return "MQTT"
-	}
-	return "HTTP"
-}
-
-// sniff tells the protocol from the first bytes of a connection: the AMQP
-// protocol header starts "AMQP"; an MQTT connection starts with a CONNECT
-// packet, whose first byte is 0x10 (no HTTP request line starts so);
-// anything else goes to the HTTP server, which answers what it cannot parse.
-func sniff(head []byte) protocol {
-	switch {
-	case bytes.HasPrefix(head, amqpHeaderPrefix):
-		return protoAMQP
-	case len(head) > 0 && head[0] == 0x10:
-		return protoMQTT
-	}
-	return protoHTTP
-}
 
 // muxListener accepts connections on one of the emulator's ports,
 // terminates TLS when configured, looks at the first bytes and hands the
@@ -64,10 +24,10 @@ type muxListener struct {
 	tlsConfig *tls.Config // nil for plain TCP
 	logger    *slog.Logger
 	// serves are the protocols this port serves; others are closed.
-	serves map[protocol]bool
+	serves map[Protocol]bool
 	// handlers serve the non-HTTP protocols; a nil handler refuses its
-	// protocol. MQTT has none yet.
-	handlers map[protocol]*atomic.Pointer[func(net.Conn)]
+	// protocol.
+	handlers map[Protocol]*atomic.Pointer[func(net.Conn)]
 
 	// http is where HTTP connections go: the HTTP server's listener, which
 	// every port of an emulator shares.
@@ -83,18 +43,18 @@ type muxListener struct {
 
 // newMuxListener serves the protocols serves (all when empty) on ln;
 // HTTP connections are delivered to httpLn.
-func newMuxListener(ln net.Listener, tlsConfig *tls.Config, serves []protocol, handlers map[protocol]*atomic.Pointer[func(net.Conn)], httpLn *chanListener, logger *slog.Logger) *muxListener {
+func newMuxListener(ln net.Listener, tlsConfig *tls.Config, serves []Protocol, handlers map[Protocol]*atomic.Pointer[func(net.Conn)], httpLn *chanListener, logger *slog.Logger) *muxListener {
 	m := &muxListener{
 		ln:        ln,
 		tlsConfig: tlsConfig,
 		logger:    logger,
-		serves:    map[protocol]bool{},
+		serves:    map[Protocol]bool{},
 		handlers:  handlers,
 		http:      httpLn,
 		conns:     make(map[net.Conn]struct{}),
 	}
 	if len(serves) == 0 {
-		serves = []protocol{protoHTTP, protoAMQP, protoMQTT}
+		serves = []Protocol{HTTP, AMQP, MQTT}
 	}
 	for _, p := range serves {
 		m.serves[p] = true
@@ -180,7 +140,7 @@ func (m *muxListener) route(raw net.Conn) {
 		_ = c.Close()
 		return
 	}
-	if proto != protoHTTP {
+	if proto != HTTP {
 		var h *func(net.Conn)
 		if p := m.handlers[proto]; p != nil {
 			h = p.Load()
@@ -221,6 +181,18 @@ type peekedConn struct {
 }
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// PeerCertificates returns the client certificates of a connection the
+// ports handed to a handler, when it came over TLS; nil otherwise.
+func PeerCertificates(c net.Conn) []*x509.Certificate {
+	if pc, ok := c.(*peekedConn); ok {
+		c = pc.Conn
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.ConnectionState().PeerCertificates
+	}
+	return nil
+}
 
 // chanListener is the net.Listener the HTTP server serves: it yields the
 // connections the muxListener routes to HTTP.
