@@ -128,11 +128,11 @@ func (e *Emulator) verifyCBSToken(tokenType, token string) (cbs.Grant, error) {
 	switch tokenType {
 	case auth.TokenTypeSAS:
 	case auth.TokenTypeJWT:
-		g, err := e.entra.verify(token, e.now())
+		g, err := e.entra.Verify(token, e.now())
 		if err != nil {
 			return cbs.Grant{}, err
 		}
-		return cbs.Grant{Principal: "Entra ID principal " + g.principal, Rights: cbsRights(g.actions), Expires: g.expires}, nil
+		return cbs.Grant{Principal: "Entra ID principal " + g.Principal, Rights: cbsRights(g.Actions), Expires: g.Expires}, nil
 	default:
 		return cbs.Grant{}, fmt.Errorf("token type %q is not accepted; use %s or %s", tokenType, auth.TokenTypeSAS, auth.TokenTypeJWT)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
+	"github.com/iotkit-go/iothub/emulator/internal/entra"
 	"github.com/iotkit-go/iothub/emulator/internal/listener"
 	"github.com/iotkit-go/iothub/emulator/internal/persist"
 	"github.com/iotkit-go/iothub/emulator/internal/query"
@@ -159,7 +160,7 @@ type Emulator struct {
 	amqp *amqpSide
 	// entra mints and verifies the emulator's Entra ID tokens; bearer
 	// checks them on REST requests (nil refuses them).
-	entra  *entraAuthority
+	entra  *entra.Authority
 	bearer bearerAuthenticator
 
 	closeOnce sync.Once
@@ -220,7 +221,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		// after the fact); there is nothing left to update then.
 		_ = e.store.SetConnectionState(k.DeviceID, k.ModuleID, connected)
 	})
-	if e.entra, err = newEntraAuthority(); err != nil {
+	if e.entra, err = entra.NewAuthority(); err != nil {
 		return nil, err
 	}
 	e.bearer = e.verifyBearer

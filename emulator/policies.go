@@ -10,6 +10,7 @@ import (
 
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/auth"
+	"github.com/iotkit-go/iothub/emulator/internal/entra"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
 )
 
@@ -150,7 +151,7 @@ func (e *Emulator) policy(name string) (Policy, bool) {
 
 // bearerAuthenticator checks a Microsoft Entra ID bearer token and returns
 // the data actions it grants; nil refuses bearer tokens.
-type bearerAuthenticator func(ctx context.Context, token string) (dataActions, error)
+type bearerAuthenticator func(ctx context.Context, token string) (entra.DataActions, error)
 
 func unauthorized(format string, args ...any) *iothub.Error {
 	return iothub.NewError(iothub.CodeIotHubUnauthorizedAccess, "Unauthorized: "+fmt.Sprintf(format, args...))
@@ -159,7 +160,7 @@ func unauthorized(format string, args ...any) *iothub.Error {
 // authorize checks the request's Authorization header: a shared access
 // signature must grant one of the rights in need; an Entra ID bearer token
 // every data action in action (none refuses bearer tokens).
-func (e *Emulator) authorize(r *http.Request, need Rights, action dataActions) error {
+func (e *Emulator) authorize(r *http.Request, need Rights, action entra.DataActions) error {
 	h := strings.TrimSpace(r.Header.Get("Authorization"))
 	if h == "" {
 		return unauthorized("the request has no Authorization header")

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/emulator/internal/entra"
 	"github.com/iotkit-go/iothub/emulator/internal/listener"
 )
 
@@ -33,9 +34,9 @@ const maxBodyBytes = 4 << 20
 
 // route is a resolved request: what it needs and what serves it.
 type route struct {
-	need   Rights      // any of these rights authorizes a shared access signature
-	action dataActions // an Entra ID token needs all of these data actions
-	form   errorForm   // the body shape of error answers
+	need   Rights            // any of these rights authorizes a shared access signature
+	action entra.DataActions // an Entra ID token needs all of these data actions
+	form   errorForm         // the body shape of error answers
 	serve  func(w http.ResponseWriter, r *http.Request) error
 }
 
@@ -126,36 +127,36 @@ func (e *Emulator) resolve(method string, seg []string) (route, error) {
 	switch {
 	case len(seg) == 1 && seg[0] == "devices":
 		table = methods{
-			http.MethodGet:  {need: RegistryRead, action: actDevicesRead, serve: e.listDevices},
-			http.MethodPost: {need: RegistryWrite, action: actDevicesWrite | actDevicesDelete, serve: e.bulkRegistry},
+			http.MethodGet:  {need: RegistryRead, action: entra.DevicesRead, serve: e.listDevices},
+			http.MethodPost: {need: RegistryWrite, action: entra.DevicesWrite | entra.DevicesDelete, serve: e.bulkRegistry},
 		}
 	case len(seg) == 2 && seg[0] == "devices" && seg[1] == "query" && method == http.MethodPost:
 		table = methods{
-			http.MethodPost: {need: ServiceConnect | RegistryRead, action: actTwinsRead, form: structuredForm, serve: e.queryTwins},
+			http.MethodPost: {need: ServiceConnect | RegistryRead, action: entra.TwinsRead, form: structuredForm, serve: e.queryTwins},
 		}
 	case len(seg) == 2 && seg[0] == "devices":
 		id := seg[1]
 		table = methods{
-			http.MethodGet:    {need: RegistryRead, action: actDevicesRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getDevice(w, r, id) }},
-			http.MethodPut:    {need: RegistryWrite, action: actDevicesWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.putDevice(w, r, id) }},
-			http.MethodDelete: {need: RegistryWrite, action: actDevicesDelete, serve: func(w http.ResponseWriter, r *http.Request) error { return e.deleteDevice(w, r, id) }},
+			http.MethodGet:    {need: RegistryRead, action: entra.DevicesRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getDevice(w, r, id) }},
+			http.MethodPut:    {need: RegistryWrite, action: entra.DevicesWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.putDevice(w, r, id) }},
+			http.MethodDelete: {need: RegistryWrite, action: entra.DevicesDelete, serve: func(w http.ResponseWriter, r *http.Request) error { return e.deleteDevice(w, r, id) }},
 		}
 	case len(seg) == 3 && seg[0] == "devices" && seg[2] == "modules":
 		id := seg[1]
 		table = methods{
-			http.MethodGet: {need: RegistryRead, action: actDevicesRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.listModules(w, r, id) }},
+			http.MethodGet: {need: RegistryRead, action: entra.DevicesRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.listModules(w, r, id) }},
 		}
 	case len(seg) == 3 && seg[0] == "devices" && seg[2] == "commands":
 		id := seg[1]
 		table = methods{
-			http.MethodDelete: {need: ServiceConnect, action: actC2DPurge, serve: func(w http.ResponseWriter, r *http.Request) error { return e.purgeCommands(w, r, id) }},
+			http.MethodDelete: {need: ServiceConnect, action: entra.C2DPurge, serve: func(w http.ResponseWriter, r *http.Request) error { return e.purgeCommands(w, r, id) }},
 		}
 	case len(seg) == 4 && seg[0] == "devices" && seg[2] == "modules":
 		id, mid := seg[1], seg[3]
 		table = methods{
-			http.MethodGet:    {need: RegistryRead, action: actDevicesRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getModule(w, r, id, mid) }},
-			http.MethodPut:    {need: RegistryWrite, action: actDevicesWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.putModule(w, r, id, mid) }},
-			http.MethodDelete: {need: RegistryWrite, action: actDevicesDelete, serve: func(w http.ResponseWriter, r *http.Request) error { return e.deleteModule(w, r, id, mid) }},
+			http.MethodGet:    {need: RegistryRead, action: entra.DevicesRead, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getModule(w, r, id, mid) }},
+			http.MethodPut:    {need: RegistryWrite, action: entra.DevicesWrite, serve: func(w http.ResponseWriter, r *http.Request) error { return e.putModule(w, r, id, mid) }},
+			http.MethodDelete: {need: RegistryWrite, action: entra.DevicesDelete, serve: func(w http.ResponseWriter, r *http.Request) error { return e.deleteModule(w, r, id, mid) }},
 		}
 	case seg != nil && seg[0] == "twins" && (len(seg) == 3 && seg[2] == "methods" || len(seg) == 5 && seg[2] == "modules" && seg[4] == "methods"):
 		id, mid := seg[1], ""
@@ -163,7 +164,7 @@ func (e *Emulator) resolve(method string, seg []string) (route, error) {
 			mid = seg[3]
 		}
 		table = methods{
-			http.MethodPost: {need: ServiceConnect, action: actDirectMethodsInvoke, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.invokeMethod(w, r, id, mid) }},
+			http.MethodPost: {need: ServiceConnect, action: entra.DirectMethodsInvoke, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.invokeMethod(w, r, id, mid) }},
 		}
 	case seg != nil && seg[0] == "twins" && (len(seg) == 2 || len(seg) == 4 && seg[2] == "modules"):
 		id, mid := seg[1], ""
@@ -171,14 +172,14 @@ func (e *Emulator) resolve(method string, seg []string) (route, error) {
 			mid = seg[3]
 		}
 		table = methods{
-			http.MethodGet:   {need: RegistryRead | ServiceConnect, action: actTwinsRead, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getTwin(w, r, id, mid) }},
-			http.MethodPatch: {need: RegistryWrite | ServiceConnect, action: actTwinsWrite, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.writeTwin(w, r, id, mid, false) }},
-			http.MethodPut:   {need: RegistryWrite | ServiceConnect, action: actTwinsWrite, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.writeTwin(w, r, id, mid, true) }},
+			http.MethodGet:   {need: RegistryRead | ServiceConnect, action: entra.TwinsRead, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.getTwin(w, r, id, mid) }},
+			http.MethodPatch: {need: RegistryWrite | ServiceConnect, action: entra.TwinsWrite, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.writeTwin(w, r, id, mid, false) }},
+			http.MethodPut:   {need: RegistryWrite | ServiceConnect, action: entra.TwinsWrite, form: structuredForm, serve: func(w http.ResponseWriter, r *http.Request) error { return e.writeTwin(w, r, id, mid, true) }},
 		}
 	case len(seg) == 2 && seg[0] == "statistics" && seg[1] == "devices":
-		table = methods{http.MethodGet: {need: RegistryRead, action: actStatisticsRead, serve: e.registryStatistics}}
+		table = methods{http.MethodGet: {need: RegistryRead, action: entra.StatisticsRead, serve: e.registryStatistics}}
 	case len(seg) == 2 && seg[0] == "statistics" && seg[1] == "service":
-		table = methods{http.MethodGet: {need: ServiceConnect | RegistryRead, action: actStatisticsRead, serve: e.serviceStatistics}}
+		table = methods{http.MethodGet: {need: ServiceConnect | RegistryRead, action: entra.StatisticsRead, serve: e.serviceStatistics}}
 	default:
 		return route{}, &iothub.Error{StatusCode: http.StatusNotFound, Message: "The requested resource does not exist"}
 	}
