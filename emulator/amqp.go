@@ -9,48 +9,32 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/auth"
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver"
 	"github.com/iotkit-go/iothub/emulator/internal/cbs"
-	"github.com/iotkit-go/iothub/emulator/internal/devicebound"
 	"github.com/iotkit-go/iothub/emulator/internal/eventhubs"
 	"github.com/iotkit-go/iothub/emulator/internal/listener"
 )
 
-// amqpSide is the hub's AMQP half: the engine and the nodes on it.
+// amqpSide is the hub's AMQP half: the engine and the claims-based
+// security on it; the nodes it serves are the hub core's C2D queues and
+// partitions.
 type amqpSide struct {
 	server *amqpserver.Server
 	cbs    *cbs.Authority
-	c2d    *devicebound.Hub
-	events *eventhubs.Hub
 }
 
 // startAMQP builds the AMQP side once the listener's address is known, and
 // routes the port's AMQP connections to it.
 func (e *Emulator) startAMQP(o *Options) error {
+	hub := e.hub
 	a := &amqpSide{}
 	a.server = amqpserver.NewServer(&amqpserver.ServerOptions{
-		ContainerID: e.hubName,
+		ContainerID: hub.HubName(),
 		SASLPlain:   e.saslPlain,
 		Logger:      e.logger,
 	})
-	a.cbs = cbs.New(cbs.Options{Verify: e.verifyCBSToken, Now: e.now})
-	// The registry is loaded already: the queues' depths reported at Open
-	// land on their identities.
-	var err error
-	a.c2d, err = devicebound.Open(devicebound.Options{
-		Lookup: e.lookupIdentity,
-		OnCount: func(k devicebound.Key, depth int) {
-			_ = e.store.SetC2DCount(k.DeviceID, k.ModuleID, depth)
-		},
-		Now: e.now,
-		DB:  e.db,
-	})
-	if err != nil {
-		_ = a.server.Close()
-		return fmt.Errorf("emulator: state directory: %w", err)
-	}
+	a.cbs = cbs.New(cbs.Options{Verify: e.verifyCBSToken, Now: hub.Now})
 	// The redirect names the host of the connection strings, and the port
 	// that serves AMQP: the one port, or 5671.
 	host, port := e.hostName, PortAMQPS
@@ -59,8 +43,7 @@ func (e *Emulator) startAMQP(o *Options) error {
 		host = h
 		port, _ = strconv.Atoi(portText)
 	}
-	a.events, err = eventhubs.Open(&eventhubs.Options{
-		EntityName:     e.hubName,
+	err := hub.OpenMessaging(eventhubs.Options{
 		Partitions:     o.Partitions,
 		ConsumerGroups: o.ConsumerGroups,
 		AdvertiseHost:  host,
@@ -71,52 +54,32 @@ func (e *Emulator) startAMQP(o *Options) error {
 		},
 		// Receivers are watched: one whose token lapses is detached.
 		AuthorizeLink: func(l *amqpserver.Link) error { return a.cbs.AuthorizeLink(l, cbs.ServiceConnect) },
-		Now:           e.now,
-		Logger:        e.logger,
-		DB:            e.db,
 	})
 	if err != nil {
 		_ = a.server.Close()
-		a.c2d.Close()
-		return fmt.Errorf("emulator: state directory: %w", err)
+		return err
 	}
 	// C2D, feedback and file notifications take a policy with ServiceConnect,
 	// or an Entra ID token with each node's data action.
 	serviceLink := func(l *amqpserver.Link) error { return a.cbs.AuthorizeLink(l, serviceLinkNeed(l.Address())) }
 	for _, err := range []error{
 		a.server.Handle("$cbs", a.cbs.Node()),
-		a.c2d.Register(a.server, serviceLink),
-		a.events.Register(a.server),
+		hub.C2D().Register(a.server, serviceLink),
+		hub.Events().Register(a.server),
 	} {
 		if err != nil {
 			a.close()
+			hub.CloseMessaging()
 			return fmt.Errorf("emulator: AMQP nodes: %w", err)
 		}
 	}
 	e.amqp = a
-	e.ports.Handle(listener.AMQP, func(c net.Conn) { _ = a.server.ServeConn(e.baseCtx, c) })
+	e.ports.Handle(listener.AMQP, func(c net.Conn) { _ = a.server.ServeConn(hub.BaseContext(), c) })
 	return nil
 }
 
 func (a *amqpSide) close() {
 	_ = a.server.Close()
-	a.c2d.Close()
-	_ = a.events.Close()
-}
-
-// lookupIdentity tells the C2D queues whether an identity exists, and its
-// device's generation id.
-func (e *Emulator) lookupIdentity(k devicebound.Key) (string, error) {
-	d, err := e.store.GetDevice(k.DeviceID)
-	if err != nil {
-		return "", devicebound.ErrDeviceNotFound
-	}
-	if k.ModuleID != "" {
-		if _, err := e.store.GetModule(k.DeviceID, k.ModuleID); err != nil {
-			return "", devicebound.ErrModuleNotFound
-		}
-	}
-	return d.GenerationID, nil
 }
 
 // verifyCBSToken checks a put-token token: a SAS signed with a policy key,
@@ -128,7 +91,7 @@ func (e *Emulator) verifyCBSToken(tokenType, token string) (cbs.Grant, error) {
 	switch tokenType {
 	case auth.TokenTypeSAS:
 	case auth.TokenTypeJWT:
-		g, err := e.entra.Verify(token, e.now())
+		g, err := e.entra.Verify(token, e.hub.Now())
 		if err != nil {
 			return cbs.Grant{}, err
 		}
@@ -136,18 +99,18 @@ func (e *Emulator) verifyCBSToken(tokenType, token string) (cbs.Grant, error) {
 	default:
 		return cbs.Grant{}, fmt.Errorf("token type %q is not accepted; use %s or %s", tokenType, auth.TokenTypeSAS, auth.TokenTypeJWT)
 	}
-	p, sas, textKey, err := e.verifySAS(token)
+	p, sas, textKey, err := e.hub.VerifySAS(token)
 	if err != nil {
 		return cbs.Grant{}, err
 	}
-	path, ok := e.resourcePath(sas.Resource)
+	path, ok := e.hub.ResourcePath(sas.Resource)
 	if !ok {
 		return cbs.Grant{}, errors.New("the token's resource (sr) does not name this hub")
 	}
 	// The Event Hubs way of signing is good for the Event Hub-compatible
 	// entity only, as on Azure, where that endpoint is an Event Hubs
 	// namespace.
-	if entity := strings.ToLower(e.hubName); textKey && path != entity && !strings.HasPrefix(path, entity+"/") {
+	if entity := strings.ToLower(e.hub.HubName()); textKey && path != entity && !strings.HasPrefix(path, entity+"/") {
 		return cbs.Grant{}, fmt.Errorf("the signature does not match the keys of policy '%s'", p.Name)
 	}
 	return cbs.Grant{Principal: p.Name, Rights: cbs.Rights(p.Rights), Path: path, Expires: sas.Expiry}, nil
@@ -164,10 +127,10 @@ func (e *Emulator) saslPlain(_ context.Context, user, password string) (amqpserv
 	if !ok {
 		return e.saslPlainKey(user, password)
 	}
-	if !strings.EqualFold(hub, e.hubName) {
+	if !strings.EqualFold(hub, e.hub.HubName()) {
 		return amqpserver.Identity{}, errors.New("user name is not <policy>@sas.root.<hub> for this hub")
 	}
-	p, sas, textKey, err := e.verifySAS(password)
+	p, sas, textKey, err := e.hub.VerifySAS(password)
 	if err != nil {
 		return amqpserver.Identity{}, err
 	}
@@ -177,7 +140,7 @@ func (e *Emulator) saslPlain(_ context.Context, user, password string) (amqpserv
 	if !strings.EqualFold(p.Name, policy) {
 		return amqpserver.Identity{}, errors.New("the token is not signed by the policy in the user name")
 	}
-	if _, ok := e.resourcePath(sas.Resource); !ok {
+	if _, ok := e.hub.ResourcePath(sas.Resource); !ok {
 		return amqpserver.Identity{}, errors.New("the token's resource (sr) does not name this hub")
 	}
 	return amqpserver.Identity{Mechanism: "PLAIN", Name: user, Rights: strings.Split(p.Rights.String(), ", "), Expires: sas.Expiry}, nil
@@ -186,58 +149,19 @@ func (e *Emulator) saslPlain(_ context.Context, user, password string) (amqpserv
 // saslPlainKey checks the Event Hubs form of SASL PLAIN: user the policy's
 // name, password one of its keys.
 func (e *Emulator) saslPlainKey(user, password string) (amqpserver.Identity, error) {
-	p, ok := e.policy(user)
+	p, ok := e.hub.Policy(user)
 	if !ok {
 		return amqpserver.Identity{}, fmt.Errorf("no shared access policy is named '%s' (user names are <policy> with the policy's key, or <policy>@sas.root.<hub> with a SAS token)", user)
 	}
 	if !keyMatches(password, p.PrimaryKey) && !keyMatches(password, p.SecondaryKey) {
 		return amqpserver.Identity{}, fmt.Errorf("the password is not a key of policy '%s'", p.Name)
 	}
-	return amqpserver.Identity{Mechanism: "PLAIN", Name: p.Name, Rights: strings.Split(p.Rights.String(), ", "), Scope: strings.ToLower(e.hubName)}, nil
+	return amqpserver.Identity{Mechanism: "PLAIN", Name: p.Name, Rights: strings.Split(p.Rights.String(), ", "), Scope: strings.ToLower(e.hub.HubName())}, nil
 }
 
 // keyMatches compares a presented key with a policy's in constant time.
 func keyMatches(presented, key string) bool {
 	return key != "" && subtle.ConstantTimeCompare([]byte(presented), []byte(key)) == 1
-}
-
-// verifySAS checks a SAS token's policy, signature and expiry. textKey
-// reports a token signed the Event Hubs way, with the policy key's text
-// (not its base64-decoded bytes) as the HMAC key: what the Event Hubs SDKs
-// do with the key of an Event Hub-compatible connection string.
-func (e *Emulator) verifySAS(token string) (p Policy, sas *auth.SAS, textKey bool, err error) {
-	sas, err = auth.ParseSAS(token)
-	if err != nil {
-		return Policy{}, nil, false, fmt.Errorf("malformed shared access signature: %v", err)
-	}
-	p, ok := e.policy(sas.KeyName)
-	if !ok {
-		return Policy{}, nil, false, fmt.Errorf("no shared access policy is named '%s'", sas.KeyName)
-	}
-	if !sas.VerifySignature(p.PrimaryKey) && !sas.VerifySignature(p.SecondaryKey) {
-		if !sas.VerifyKeyTextSignature(p.PrimaryKey) && !sas.VerifyKeyTextSignature(p.SecondaryKey) {
-			return Policy{}, nil, false, fmt.Errorf("the signature does not match the keys of policy '%s'", p.Name)
-		}
-		textKey = true
-	}
-	if sas.Expired(e.now()) {
-		return Policy{}, nil, false, errors.New("the shared access signature has expired")
-	}
-	return p, sas, textKey, nil
-}
-
-// resourcePath checks that a token resource names this hub and returns
-// its path part, lower-case without surrounding "/".
-func (e *Emulator) resourcePath(resource string) (string, bool) {
-	res := strings.ToLower(strings.TrimSpace(resource))
-	for _, scheme := range []string{"amqps://", "amqp://", "sb://", "https://", "http://"} {
-		res = strings.TrimPrefix(res, scheme)
-	}
-	host, rest, _ := strings.Cut(res, "/")
-	if !e.namesThisHub(host) {
-		return "", false
-	}
-	return strings.Trim(rest, "/"), true
 }
 
 // EventHubConnectionString returns the connection string of the hub's
@@ -249,7 +173,7 @@ func (e *Emulator) EventHubConnectionString() string {
 }
 
 func (e *Emulator) eventHubConnectionString(p Policy) string {
-	s := "Endpoint=sb://" + e.HostName() + "/;SharedAccessKeyName=" + p.Name + ";SharedAccessKey=" + p.PrimaryKey + ";EntityPath=" + e.hubName
+	s := "Endpoint=sb://" + e.HostName() + "/;SharedAccessKeyName=" + p.Name + ";SharedAccessKey=" + p.PrimaryKey + ";EntityPath=" + e.hub.HubName()
 	if !e.tls {
 		s += ";UseDevelopmentEmulator=true"
 	}
@@ -257,7 +181,7 @@ func (e *Emulator) eventHubConnectionString(p Policy) string {
 }
 
 // PartitionIDs returns the ids of the built-in endpoint's partitions.
-func (e *Emulator) PartitionIDs() []string { return e.amqp.events.PartitionIDs() }
+func (e *Emulator) PartitionIDs() []string { return e.hub.Events().PartitionIDs() }
 
 // DropAMQPConnections closes every AMQP connection to the emulator, as a
 // network failure or a hub failover would; clients must recover. It
@@ -274,16 +198,5 @@ func (e *Emulator) DropAMQPConnections() int {
 // with condition (such as "com.microsoft:server-busy" or
 // "amqp:link:detach-forced"), and returns how many it detached.
 func (e *Emulator) DetachTelemetryReceivers(condition string) int {
-	return e.amqp.events.DetachReceivers(condition, "detached by the emulator's fault injection")
-}
-
-// c2dErr turns a queue's identity errors into the hub's.
-func c2dErr(err error) error {
-	switch {
-	case errors.Is(err, devicebound.ErrDeviceNotFound):
-		return iothub.NewError(iothub.CodeDeviceNotFound, "The device is not registered")
-	case errors.Is(err, devicebound.ErrModuleNotFound):
-		return iothub.NewError(iothub.CodeModuleNotFound, "The module is not registered")
-	}
-	return err
+	return e.hub.Events().DetachReceivers(condition, "detached by the emulator's fault injection")
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
-	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
 
 // exportImportDeviceJSON is the ExportImportDevice object of the swagger.
@@ -110,17 +109,9 @@ func (e *Emulator) bulkRegistry(w http.ResponseWriter, r *http.Request) error {
 		}
 		ops[i] = op
 	}
-	e.twinWrites.Lock()
-	res, err := e.store.Bulk(ops)
-	if err == nil {
-		e.notifyBulkDesired(ops, res)
-	}
-	e.twinWrites.Unlock()
+	res, err := e.hub.Bulk(ops)
 	if err != nil {
 		return err
-	}
-	for _, op := range ops {
-		e.kickUnfit(op.DeviceID, op.ModuleID)
 	}
 	out := bulkResultJSON{IsSuccessful: res.Successful(), Errors: []opErrorJSON{}, Warnings: []warningJSON{}}
 	for _, oe := range res.Errors {
@@ -137,28 +128,4 @@ func (e *Emulator) bulkRegistry(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set(headerErrorCode, iothub.CodeBulkRegistryOperationFailure.String())
 	return writeJSON(w, http.StatusBadRequest, out, "")
-}
-
-// notifyBulkDesired sends the desired properties that a bulk call merged
-// into existing twins to the devices subscribed to them, as a twin PATCH
-// does; twinWrites held.
-func (e *Emulator) notifyBulkDesired(ops []registry.ImportOp, res registry.BulkResult) {
-	failed := make(map[sessions.Key]bool, len(res.Errors))
-	for _, oe := range res.Errors {
-		failed[sessions.Key{DeviceID: oe.DeviceID, ModuleID: oe.ModuleID}] = true
-	}
-	for _, op := range ops {
-		key := sessions.Key{DeviceID: op.DeviceID, ModuleID: op.ModuleID}
-		if len(op.Twin.Desired) == 0 || failed[key] || op.Mode == registry.ModeDelete || op.Mode == registry.ModeDeleteIfMatchETag {
-			continue
-		}
-		doc, err := e.store.GetTwin(op.DeviceID, op.ModuleID)
-		if err != nil {
-			continue
-		}
-		props, _ := doc["properties"].(map[string]any)
-		desired, _ := props["desired"].(map[string]any)
-		version, _ := desired["$version"].(int64)
-		e.sessions.NotifyDesired(key, op.Twin.Desired, version)
-	}
 }

@@ -56,7 +56,7 @@ func (d *SimulatedDevice) ReceiveC2D(ctx context.Context) (*C2DMessage, error) {
 		case <-ctx.Done():
 		}
 	}()
-	m, err := d.e.amqp.c2d.Receive(ctx, devicebound.Key(d.key))
+	m, err := d.e.hub.C2D().Receive(ctx, devicebound.Key(d.key))
 	if err != nil {
 		if cerr := c.closedErr(); cerr != nil {
 			return nil, cerr
@@ -66,7 +66,7 @@ func (d *SimulatedDevice) ReceiveC2D(ctx context.Context) (*C2DMessage, error) {
 		}
 		return nil, err
 	}
-	_ = d.e.store.Touch(d.key.DeviceID, d.key.ModuleID)
+	d.e.hub.Touch(d.key)
 	return &C2DMessage{
 		Body: m.Body, MessageID: m.MessageID, CorrelationID: m.CorrelationID, UserID: m.UserID,
 		ContentType: m.ContentType, ContentEncoding: m.ContentEncoding, Properties: m.Properties,
@@ -78,20 +78,20 @@ func (d *SimulatedDevice) ReceiveC2D(ctx context.Context) (*C2DMessage, error) {
 // Complete tells the hub the device processed the message: it leaves the
 // queue and, if asked for, positive feedback reports Success.
 func (m *C2DMessage) Complete(ctx context.Context) error {
-	return m.settle(ctx, m.d.e.amqp.c2d.Complete)
+	return m.settle(ctx, m.d.e.hub.C2D().Complete)
 }
 
 // Reject tells the hub the device refuses the message: it leaves the queue
 // and, if asked for, negative feedback reports Rejected.
 func (m *C2DMessage) Reject(ctx context.Context) error {
-	return m.settle(ctx, m.d.e.amqp.c2d.Reject)
+	return m.settle(ctx, m.d.e.hub.C2D().Reject)
 }
 
 // Abandon gives the message back: it is delivered again, until its
 // delivery count reaches 10, when it is dead-lettered (feedback
 // DeliveryCountExceeded).
 func (m *C2DMessage) Abandon(ctx context.Context) error {
-	return m.settle(ctx, m.d.e.amqp.c2d.Abandon)
+	return m.settle(ctx, m.d.e.hub.C2D().Abandon)
 }
 
 func (m *C2DMessage) settle(ctx context.Context, fn func(devicebound.Key, string) error) error {
@@ -131,11 +131,7 @@ func (d *SimulatedDevice) SendTelemetry(ctx context.Context, body []byte, opts *
 	if !d.Connected() {
 		return ErrNotConnected
 	}
-	dev, err := d.e.store.GetDevice(d.key.DeviceID)
-	if err != nil {
-		return err
-	}
-	ev := eventhubs.Event{DeviceID: d.key.DeviceID, ModuleID: d.key.ModuleID, Body: body, AuthGenerationID: dev.GenerationID}
+	ev := eventhubs.Event{DeviceID: d.key.DeviceID, ModuleID: d.key.ModuleID, Body: body}
 	if opts != nil {
 		if len(opts.Properties) > 0 {
 			ev.Properties = make(map[string]any, len(opts.Properties))
@@ -145,10 +141,10 @@ func (d *SimulatedDevice) SendTelemetry(ctx context.Context, body []byte, opts *
 		}
 		ev.MessageID, ev.CorrelationID, ev.ContentType, ev.ContentEncoding = opts.MessageID, opts.CorrelationID, opts.ContentType, opts.ContentEncoding
 	}
-	if _, _, err := d.e.amqp.events.Append(ctx, ev); err != nil {
+	if err := d.e.hub.AppendTelemetry(ctx, ev); err != nil {
 		return err
 	}
-	_ = d.e.store.Touch(d.key.DeviceID, d.key.ModuleID)
+	d.e.hub.Touch(d.key)
 	return nil
 }
 
@@ -166,8 +162,8 @@ func (d *SimulatedDevice) UploadFile(ctx context.Context, name string, size int6
 		return iothub.NewError(iothub.CodeArgumentInvalid, "a file upload needs a name and a size of at least 0")
 	}
 	blob := d.key.DeviceID + "/" + name
-	uri := "https://" + d.e.hubName + ".blob.core.windows.net/fileupload/" + url.PathEscape(d.key.DeviceID) + "/" + url.PathEscape(name)
-	d.e.amqp.c2d.NotifyFileUpload(d.key.DeviceID, blob, uri, size)
+	uri := "https://" + d.e.hub.HubName() + ".blob.core.windows.net/fileupload/" + url.PathEscape(d.key.DeviceID) + "/" + url.PathEscape(name)
+	d.e.hub.C2D().NotifyFileUpload(d.key.DeviceID, blob, uri, size)
 	return nil
 }
 
@@ -183,9 +179,9 @@ func (e *Emulator) purgeCommands(w http.ResponseWriter, _ *http.Request, id stri
 	if err := registry.ValidateDeviceID(id); err != nil {
 		return err
 	}
-	n, err := e.amqp.c2d.Purge(devicebound.Key{DeviceID: id})
+	n, err := e.hub.PurgeC2D(id)
 	if err != nil {
-		return c2dErr(err)
+		return err
 	}
 	return writeJSON(w, http.StatusOK, purgeResultJSON{TotalMessagesPurged: n, DeviceID: id}, "")
 }
@@ -193,5 +189,5 @@ func (e *Emulator) purgeCommands(w http.ResponseWriter, _ *http.Request, id stri
 // C2DQueueDepth returns how many cloud-to-device messages are queued for a
 // device (moduleID "") or module, locked ones included.
 func (e *Emulator) C2DQueueDepth(deviceID, moduleID string) int {
-	return e.amqp.c2d.Depth(devicebound.Key{DeviceID: deviceID, ModuleID: moduleID})
+	return e.hub.C2D().Depth(devicebound.Key{DeviceID: deviceID, ModuleID: moduleID})
 }

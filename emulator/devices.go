@@ -1,13 +1,11 @@
 package emulator
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
-	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
 
 // maxListTop is the most devices GET /devices returns; the hub reads any
@@ -117,7 +115,7 @@ func (e *Emulator) getDevice(w http.ResponseWriter, _ *http.Request, id string) 
 	if err := registry.ValidateDeviceID(id); err != nil {
 		return err
 	}
-	d, err := e.store.GetDevice(id)
+	d, err := e.hub.Registry().GetDevice(id)
 	if err != nil {
 		return err
 	}
@@ -146,12 +144,9 @@ func (e *Emulator) putDevice(w http.ResponseWriter, r *http.Request, id string) 
 	if body.Capabilities != nil {
 		spec.IotEdge = body.Capabilities.IotEdge
 	}
-	d, _, err := e.store.PutDevice(spec, r.Header.Get("If-Match"))
+	d, err := e.hub.PutDevice(spec, r.Header.Get("If-Match"))
 	if err != nil {
 		return err
-	}
-	if d.Status == registry.StatusDisabled {
-		e.sessions.KickDevice(id, ErrDeviceDisabled)
 	}
 	return writeJSON(w, http.StatusOK, toDeviceJSON(d), d.ETag)
 }
@@ -160,11 +155,9 @@ func (e *Emulator) deleteDevice(w http.ResponseWriter, r *http.Request, id strin
 	if err := registry.ValidateDeviceID(id); err != nil {
 		return err
 	}
-	if err := e.store.DeleteDevice(id, r.Header.Get("If-Match")); err != nil {
+	if err := e.hub.DeleteDevice(id, r.Header.Get("If-Match")); err != nil {
 		return err
 	}
-	e.sessions.KickDevice(id, errDeviceDeleted)
-	e.amqp.c2d.Forget(id)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -180,34 +173,10 @@ func (e *Emulator) listDevices(w http.ResponseWriter, r *http.Request) error {
 			top = n
 		}
 	}
-	devices := e.store.ListDevices(top)
+	devices := e.hub.Registry().ListDevices(top)
 	out := make([]deviceJSON, len(devices))
 	for i, d := range devices {
 		out[i] = toDeviceJSON(d)
 	}
 	return writeJSON(w, http.StatusOK, out, "")
-}
-
-// Reasons given to the connections of a device or module that was deleted.
-var (
-	errDeviceDeleted = fmt.Errorf("emulator: the device was deleted: %w", iothub.ErrDeviceNotFound)
-	errModuleDeleted = fmt.Errorf("emulator: the module was deleted: %w", iothub.ErrModuleNotFound)
-)
-
-// kickUnfit disconnects the sessions of a device (and its modules) that is
-// now disabled or gone, and of a module that is gone: after a bulk
-// operation, which may have done either to any of its entries.
-func (e *Emulator) kickUnfit(deviceID, moduleID string) {
-	d, err := e.store.GetDevice(deviceID)
-	switch {
-	case err != nil:
-		e.sessions.KickDevice(deviceID, errDeviceDeleted)
-		e.amqp.c2d.Forget(deviceID)
-	case d.Status == registry.StatusDisabled:
-		e.sessions.KickDevice(deviceID, ErrDeviceDisabled)
-	case moduleID != "":
-		if _, err := e.store.GetModule(deviceID, moduleID); err != nil {
-			e.sessions.Kick(sessions.Key{DeviceID: deviceID, ModuleID: moduleID}, errModuleDeleted)
-		}
-	}
 }

@@ -1,26 +1,20 @@
 package emulator
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/iotkit-go/iothub/emulator/internal/core"
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
 	"github.com/iotkit-go/iothub/emulator/internal/entra"
 	"github.com/iotkit-go/iothub/emulator/internal/listener"
-	"github.com/iotkit-go/iothub/emulator/internal/persist"
-	"github.com/iotkit-go/iothub/emulator/internal/query"
-	"github.com/iotkit-go/iothub/emulator/internal/registry"
-	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
 
 // Options configure an emulator. A nil *Options accepts the defaults.
@@ -117,38 +111,17 @@ type DeviceSeed struct {
 // notifications and the built-in Event Hub-compatible endpoint). Start one
 // per test; it holds everything in memory and forgets it at Close.
 type Emulator struct {
-	hubName  string
+	// hub is the hub core: the state and the rules every front end shares.
+	hub      *core.Hub
 	hostName string
 	tls      bool
 	logger   *slog.Logger
-	policies []*Policy // pointers: printing the Emulator by reflection never reaches a key
-	now      func() time.Time
-	store    *registry.Store
-	// db keeps the state in Options.StateDir; nil keeps nothing.
-	db *persist.DB
-
-	// standard is Options.StandardPorts; aliases are the lower-case host
-	// names token audiences may name (see hostAliases).
+	// standard is Options.StandardPorts.
 	standard bool
-	aliases  map[string]bool
 
 	certs  *listener.Certificates
 	ports  *listener.Ports
 	client *http.Client
-
-	queries *query.Engine
-
-	// sessions holds the live device and module connections; its changes
-	// keep connectionState and the service statistics up to date.
-	sessions *sessions.Manager
-	// twinWrites orders twin writes with their desired-property
-	// notifications, so that devices see updates in $version order.
-	twinWrites sync.Mutex
-	// baseCtx ends when Shutdown starts, ending the direct-method calls
-	// that wait for a device; closing refuses new device connections.
-	baseCtx    context.Context
-	baseCancel context.CancelFunc
-	closing    atomic.Bool
 
 	faults faultSet
 	reqlog requestLog
@@ -189,47 +162,31 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 	if o.HTTPIdleTimeout <= 0 {
 		o.HTTPIdleTimeout = defaultHTTPIdleTimeout
 	}
-	db, err := openState(&o, o.Logger)
+	hub, err := core.Open(&core.Options{
+		HubName:        o.HubName,
+		StateDir:       o.StateDir,
+		Policies:       toCorePolicies(o.Policies),
+		Devices:        toCoreSeeds(o.Devices),
+		DeviceDisabled: ErrDeviceDisabled,
+		Logger:         o.Logger,
+	})
 	if err != nil {
 		return nil, err
 	}
+	e := &Emulator{hub: hub, logger: o.Logger}
 	started := false
 	defer func() {
 		if !started {
-			_ = db.Close()
+			if e.ports != nil {
+				e.ports.Close()
+			}
+			_ = hub.Close()
 		}
 	}()
-	policies, err := restorePolicies(db, o.Policies)
-	if err != nil {
-		return nil, err
-	}
-	store, err := registry.Open(&registry.Options{DB: db})
-	if err != nil {
-		return nil, fmt.Errorf("emulator: state directory %s: %w", o.StateDir, err)
-	}
-	e := &Emulator{
-		hubName:  o.HubName,
-		logger:   o.Logger,
-		policies: pointers(policies),
-		now:      time.Now,
-		db:       db,
-		store:    store,
-		queries:  query.NewEngine(nil),
-	}
-	e.sessions = sessions.NewManager(nil, func(k sessions.Key, connected bool, _ time.Time) {
-		// The identity may be gone already (a delete kicks its sessions
-		// after the fact); there is nothing left to update then.
-		_ = e.store.SetConnectionState(k.DeviceID, k.ModuleID, connected)
-	})
 	if e.entra, err = entra.NewAuthority(); err != nil {
 		return nil, err
 	}
 	e.bearer = e.verifyBearer
-	e.baseCtx, e.baseCancel = context.WithCancel(context.Background())
-	if err := e.seed(o.Devices); err != nil {
-		e.baseCancel()
-		return nil, err
-	}
 
 	if o.StandardPorts {
 		o.TLS = true
@@ -237,18 +194,12 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 			o.HostName = defaultStandardHost
 		}
 	} else if o.HostName != "" {
-		e.baseCancel()
 		return nil, errors.New("emulator: HostName is only for StandardPorts; in single-port mode the host name is the address listened on")
 	}
 	e.tls, e.standard = o.TLS, o.StandardPorts
 	e.ports, err = listener.Listen(ctx, &listener.Options{Addr: o.Addr, StandardPorts: o.StandardPorts, Logger: e.logger})
 	if err != nil {
-		e.baseCancel()
 		return nil, err
-	}
-	closeBound := func() {
-		e.ports.Close()
-		e.baseCancel()
 	}
 	addrs := e.ports.Addrs()
 	certHosts := []string{}
@@ -262,20 +213,19 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		host, _, _ := net.SplitHostPort(a.String())
 		certHosts = append(certHosts, host)
 	}
-	e.aliases = hostAliases(e.hubName, e.hostName, e.standard)
+	hub.SetHostName(e.hostName, e.standard)
 	var serverTLS *tls.Config
 	transport := &http.Transport{ForceAttemptHTTP2: false, MaxIdleConnsPerHost: 16}
 	if o.TLS {
 		var keeper listener.CAKeeper
-		if db != nil {
-			keeper = stateCA{db}
+		if hub.Persistent() {
+			keeper = hub
 		}
 		ca, err := listener.RestoreCA(keeper, o.HubName, e.logger)
 		if err == nil {
 			e.certs, err = listener.NewCertificates(o.HubName, ca, certHosts...)
 		}
 		if err != nil {
-			closeBound()
 			return nil, err
 		}
 		serverTLS = e.certs.ServerConfig()
@@ -287,7 +237,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		dialer := &net.Dialer{}
 		target, _, _ := net.SplitHostPort(addrs[0].String())
 		transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if host, port, err := net.SplitHostPort(addr); err == nil && e.namesThisHub(host) {
+			if host, port, err := net.SplitHostPort(addr); err == nil && hub.NamesThisHub(host) {
 				addr = net.JoinHostPort(target, port)
 			}
 			return dialer.DialContext(ctx, network, addr)
@@ -295,71 +245,25 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 	}
 	e.client = &http.Client{Transport: transport}
 	if err := e.startAMQP(&o); err != nil {
-		closeBound()
 		return nil, err
 	}
 	e.startMQTT()
 	e.ports.Serve(serverTLS, e, &listener.HTTPOptions{ReadTimeout: o.HTTPReadTimeout, IdleTimeout: o.HTTPIdleTimeout})
-	e.logger.Info("emulator: started", "hub", e.hubName, "host", e.HostName(), "tls", e.tls, "state", db.Path())
+	e.logger.Info("emulator: started", "hub", hub.HubName(), "host", e.HostName(), "tls", e.tls, "state", hub.StatePath())
 	started = true
 	return e, nil
 }
 
-// seed registers the devices of Options.Devices.
-func (e *Emulator) seed(seeds []DeviceSeed) error {
-	for _, d := range seeds {
-		status := registry.StatusEnabled
-		if d.Disabled {
-			status = registry.StatusDisabled
-		}
-		var a *registry.Auth
-		if d.PrimaryKey != "" || d.SecondaryKey != "" {
-			a = &registry.Auth{Type: registry.AuthSAS, PrimaryKey: d.PrimaryKey, SecondaryKey: d.SecondaryKey}
-			for _, k := range []*string{&a.PrimaryKey, &a.SecondaryKey} {
-				if *k == "" {
-					key, err := registry.NewKey()
-					if err != nil {
-						return err
-					}
-					*k = key
-				}
-			}
-		}
-		if e.db != nil {
-			if _, err := e.store.GetDevice(d.DeviceID); err == nil {
-				continue // kept from an earlier run, as it is now
-			}
-		}
-		if _, _, err := e.store.PutDevice(registry.DeviceSpec{DeviceID: d.DeviceID, Status: status, Auth: a}, ""); err != nil {
-			return fmt.Errorf("emulator: seed device %q: %w", d.DeviceID, err)
-		}
-		for _, m := range d.Modules {
-			if _, _, err := e.store.PutModule(registry.ModuleSpec{DeviceID: d.DeviceID, ModuleID: m}, ""); err != nil {
-				return fmt.Errorf("emulator: seed module %q of device %q: %w", m, d.DeviceID, err)
-			}
-		}
-		if len(d.Tags) == 0 && len(d.Desired) == 0 {
-			continue
-		}
-		raw, err := json.Marshal(map[string]any{"tags": d.Tags, "properties": map[string]any{"desired": d.Desired}})
-		if err != nil {
-			return fmt.Errorf("emulator: seed twin of device %q: %w", d.DeviceID, err)
-		}
-		var body map[string]any
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(&body); err != nil {
-			return fmt.Errorf("emulator: seed twin of device %q: %w", d.DeviceID, err)
-		}
-		patch, err := registry.ParseTwinPatch(body)
-		if err == nil {
-			_, err = e.store.UpdateTwin(d.DeviceID, "", patch, "")
-		}
-		if err != nil {
-			return fmt.Errorf("emulator: seed twin of device %q: %w", d.DeviceID, err)
+// toCoreSeeds converts Options.Devices for the hub core.
+func toCoreSeeds(seeds []DeviceSeed) []core.Seed {
+	out := make([]core.Seed, len(seeds))
+	for i, d := range seeds {
+		out[i] = core.Seed{
+			DeviceID: d.DeviceID, PrimaryKey: d.PrimaryKey, SecondaryKey: d.SecondaryKey,
+			Disabled: d.Disabled, Modules: d.Modules, Tags: d.Tags, Desired: d.Desired,
 		}
 	}
-	return nil
+	return out
 }
 
 // HostName returns the host and port clients connect to, e.g.
@@ -378,7 +282,7 @@ func (e *Emulator) ListenAddrs() []net.Addr {
 }
 
 // HubName returns the name of the emulated hub.
-func (e *Emulator) HubName() string { return e.hubName }
+func (e *Emulator) HubName() string { return e.hub.HubName() }
 
 // URL returns the base URL of the REST API, e.g. "http://127.0.0.1:41234"
 // or "https://127.0.0.1:41234".
@@ -396,7 +300,7 @@ func (e *Emulator) URL() string {
 func (e *Emulator) ConnectionString() string {
 	p, ok := e.policy("iothubowner")
 	if !ok {
-		p = *e.policies[0]
+		p = fromCorePolicy(e.hub.Policies()[0])
 	}
 	return e.connectionString(p)
 }
@@ -428,16 +332,17 @@ func (e *Emulator) ConnectionCount() int64 {
 
 // Policies returns the hub's shared access policies, keys included.
 func (e *Emulator) Policies() []Policy {
-	out := make([]Policy, len(e.policies))
-	for i, p := range e.policies {
-		out[i] = *p
+	policies := e.hub.Policies()
+	out := make([]Policy, len(policies))
+	for i, p := range policies {
+		out[i] = fromCorePolicy(p)
 	}
 	return out
 }
 
 // String describes the emulator without its keys.
 func (e *Emulator) String() string {
-	return fmt.Sprintf("emulator.Emulator{Hub: %q, HostName: %q, TLS: %t, StateDir: %q}", e.hubName, e.hostName, e.tls, e.db.Path())
+	return fmt.Sprintf("emulator.Emulator{Hub: %q, HostName: %q, TLS: %t, StateDir: %q}", e.hub.HubName(), e.hostName, e.tls, e.hub.StatePath())
 }
 
 // Format implements [fmt.Formatter] so that every verb prints
@@ -473,25 +378,24 @@ func (e *Emulator) CACertPEM() []byte {
 // error if ctx ended first.
 func (e *Emulator) Shutdown(ctx context.Context) error {
 	e.closeOnce.Do(func() {
-		e.closing.Store(true)
-		e.baseCancel()
-		e.sessions.KickAll(ErrEmulatorClosed)
+		e.hub.Stop(ErrEmulatorClosed)
 		var errs []error
 		if err := e.ports.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		e.mqtt.Close()
 		e.amqp.close()
+		e.hub.CloseMessaging()
 		e.ports.Close()
 		// Everything that writes has stopped: what is pending is committed.
-		if err := e.db.Close(); err != nil {
+		if err := e.hub.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("emulator: closing the state directory: %w", err))
 		}
 		if t, ok := e.client.Transport.(*http.Transport); ok {
 			t.CloseIdleConnections()
 		}
 		e.closeErr = errors.Join(errs...)
-		e.logger.Info("emulator: stopped", "hub", e.hubName)
+		e.logger.Info("emulator: stopped", "hub", e.hub.HubName())
 	})
 	return e.closeErr
 }

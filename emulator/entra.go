@@ -21,7 +21,7 @@ const defaultEntraTokenLifetime = time.Hour
 // verifyBearer checks a REST request's bearer token and returns the data
 // actions it grants.
 func (e *Emulator) verifyBearer(_ context.Context, token string) (entra.DataActions, error) {
-	g, err := e.entra.Verify(token, e.now())
+	g, err := e.entra.Verify(token, e.hub.Now())
 	if err != nil {
 		return 0, err
 	}
@@ -125,7 +125,7 @@ func (c *entraCredential) GetToken(ctx context.Context, opts policy.TokenRequest
 				r, RoleDataContributor, RoleDataReader, RoleRegistryContributor, RoleTwinContributor)
 		}
 	}
-	tok, exp, err := c.e.entra.Mint(c.e.now(), c.objectID, c.roles, c.lifetime)
+	tok, exp, err := c.e.entra.Mint(c.e.hub.Now(), c.objectID, c.roles, c.lifetime)
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/emulator/internal/core"
 )
 
 // errorForm is one of the two body shapes in which the hub reports errors.
@@ -35,16 +36,6 @@ func newTrackingID() string {
 	return strings.ReplaceAll(uuid.NewString(), "-", "")
 }
 
-// infoError is a hub error with the "info" object of the structured form,
-// e.g. {"timeout":"00:00:05"} on a 404103 DeviceNotOnline.
-type infoError struct {
-	err  *iothub.Error
-	info map[string]any
-}
-
-func (e *infoError) Error() string { return e.err.Error() }
-func (e *infoError) Unwrap() error { return e.err }
-
 // writeError answers err the way the hub does: status, iothub-errorcode
 // header and a body of the given form. An error that is not an
 // *iothub.Error is a 500001 ServerError.
@@ -54,9 +45,9 @@ func writeError(w http.ResponseWriter, form errorForm, err error) {
 		he = iothub.NewError(iothub.CodeServerError, "Internal server error")
 	}
 	var info map[string]any
-	var ie *infoError
+	var ie *core.InfoError
 	if errors.As(err, &ie) {
-		info = ie.info
+		info = ie.Info
 	}
 	writeHubError(w, form, he.StatusCode, he.Code, he.Message, 0, info)
 }

@@ -29,7 +29,7 @@ func FuzzServeHTTP(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer e.Close()
-	owner := e.policies[0]
+	owner := e.Policies()[0]
 	token, err := auth.SignSAS(e.HostName(), owner.Name, owner.PrimaryKey, time.Now().Add(24*time.Hour))
 	if err != nil {
 		f.Fatal(err)

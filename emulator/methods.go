@@ -1,9 +1,7 @@
 package emulator
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -78,45 +76,13 @@ func (e *Emulator) invokeMethod(w http.ResponseWriter, r *http.Request, id, mid 
 	if len(body.Payload) > maxMethodPayload {
 		return iothub.NewError(iothub.CodeMessageTooLarge, fmt.Sprintf("The method payload is %d bytes; the maximum is %d", len(body.Payload), maxMethodPayload))
 	}
-	if mid == "" {
-		if _, err := e.store.GetDevice(id); err != nil {
-			return err
-		}
-	} else if _, err := e.store.GetModule(id, mid); err != nil {
+	status, payload, err := e.hub.InvokeMethod(r.Context(), sessions.Key{DeviceID: id, ModuleID: mid}, body.MethodName, body.Payload,
+		time.Duration(body.ConnectTimeoutInSeconds)*time.Second, time.Duration(responseTimeout)*time.Second)
+	if err != nil {
 		return err
-	}
-
-	// The call ends when the client goes away or the emulator shuts down.
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(e.baseCtx, cancel)
-	defer stop()
-
-	connectTimeout := time.Duration(body.ConnectTimeoutInSeconds) * time.Second
-	status, payload, err := e.sessions.Invoke(ctx, sessions.Key{DeviceID: id, ModuleID: mid}, body.MethodName, body.Payload,
-		connectTimeout, time.Duration(responseTimeout)*time.Second)
-	switch {
-	case err == nil:
-	case errors.Is(err, sessions.ErrNotOnline):
-		return &infoError{
-			err:  iothub.NewError(iothub.CodeDeviceNotOnline, "Timed out waiting for device to connect."),
-			info: map[string]any{"timeout": formatTimeSpan(connectTimeout)},
-		}
-	case errors.Is(err, sessions.ErrTimeout):
-		return iothub.NewError(iothub.CodeGatewayTimeout, "Timed out waiting for the response from device.")
-	case e.baseCtx.Err() != nil:
-		return iothub.NewError(iothub.CodeServiceUnavailable, "The emulator is shutting down")
-	default:
-		return err // the client is gone; nobody reads the answer
 	}
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
 	}
 	return writeJSON(w, http.StatusOK, methodResultJSON{Status: status, Payload: payload}, "")
-}
-
-// formatTimeSpan writes d the way .NET writes a TimeSpan: "hh:mm:ss".
-func formatTimeSpan(d time.Duration) string {
-	s := int64(d / time.Second)
-	return fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60)
 }

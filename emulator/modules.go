@@ -5,7 +5,6 @@ import (
 
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
-	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
 
 // moduleJSON is the Module object of the swagger.
@@ -51,7 +50,7 @@ func (e *Emulator) listModules(w http.ResponseWriter, _ *http.Request, id string
 	if err := registry.ValidateDeviceID(id); err != nil {
 		return err
 	}
-	mods, err := e.store.ListModules(id)
+	mods, err := e.hub.Registry().ListModules(id)
 	if err != nil {
 		return err
 	}
@@ -66,7 +65,7 @@ func (e *Emulator) getModule(w http.ResponseWriter, _ *http.Request, id, mid str
 	if err := validateIDs(id, mid); err != nil {
 		return err
 	}
-	m, err := e.store.GetModule(id, mid)
+	m, err := e.hub.Registry().GetModule(id, mid)
 	if err != nil {
 		return err
 	}
@@ -91,7 +90,7 @@ func (e *Emulator) putModule(w http.ResponseWriter, r *http.Request, id, mid str
 	// also lists 201: recorded sessions with a real hub (azure-sdk-for-net's
 	// Azure.Iot.Hub.Service test records, ModulesClient_IdentityLifecycle)
 	// show 200 on create, and the C# v2 service SDK accepts only 200.
-	m, _, err := e.store.PutModule(registry.ModuleSpec{
+	m, err := e.hub.PutModule(registry.ModuleSpec{
 		DeviceID:  id,
 		ModuleID:  mid,
 		ManagedBy: deref(body.ManagedBy),
@@ -107,10 +106,9 @@ func (e *Emulator) deleteModule(w http.ResponseWriter, r *http.Request, id, mid 
 	if err := validateIDs(id, mid); err != nil {
 		return err
 	}
-	if err := e.store.DeleteModule(id, mid, r.Header.Get("If-Match")); err != nil {
+	if err := e.hub.DeleteModule(id, mid, r.Header.Get("If-Match")); err != nil {
 		return err
 	}
-	e.sessions.Kick(sessions.Key{DeviceID: id, ModuleID: mid}, errModuleDeleted)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

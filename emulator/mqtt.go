@@ -9,10 +9,9 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/iotkit-go/iothub"
-	"github.com/iotkit-go/iothub/auth"
+	"github.com/iotkit-go/iothub/emulator/internal/core"
 	"github.com/iotkit-go/iothub/emulator/internal/devicebound"
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
 	"github.com/iotkit-go/iothub/emulator/internal/eventhubs"
@@ -22,16 +21,16 @@ import (
 )
 
 // mqttHub is the hub core as the MQTT front end sees it.
-type mqttHub struct{ e *Emulator }
+type mqttHub struct{ hub *core.Hub }
 
 var _ devicemqtt.Hub = mqttHub{}
 
 // startMQTT builds the MQTT front end and routes the port's MQTT
 // connections (sniffed, or on 8883) to it.
 func (e *Emulator) startMQTT() {
-	e.mqtt = devicemqtt.NewServer(mqttHub{e}, &devicemqtt.Options{Logger: e.logger, Now: e.now})
+	e.mqtt = devicemqtt.NewServer(mqttHub{e.hub}, &devicemqtt.Options{Logger: e.logger, Now: e.hub.Now})
 	e.ports.Handle(listener.MQTT, func(c net.Conn) {
-		_ = e.mqtt.ServeConn(e.baseCtx, c, listener.PeerCertificates(c))
+		_ = e.mqtt.ServeConn(e.hub.BaseContext(), c, listener.PeerCertificates(c))
 	})
 }
 
@@ -47,7 +46,7 @@ func refuse(code byte, format string, args ...any) error {
 // DeviceConnect), unexpired; the identity must exist and its device be
 // enabled.
 func (h mqttHub) Authenticate(_ context.Context, info devicemqtt.ConnectInfo) (devicemqtt.Identity, error) {
-	e := h.e
+	hub := h.hub
 	key := sessions.Key{DeviceID: info.ClientID}
 	if d, m, ok := strings.Cut(info.ClientID, "/"); ok {
 		key = sessions.Key{DeviceID: d, ModuleID: m}
@@ -59,7 +58,7 @@ func (h mqttHub) Authenticate(_ context.Context, info devicemqtt.ConnectInfo) (d
 	if err != nil {
 		return devicemqtt.Identity{}, refuse(devicemqtt.ConnBadUsernameOrPassword, "%v", err)
 	}
-	if !e.namesThisHub(host) {
+	if !hub.NamesThisHub(host) {
 		return devicemqtt.Identity{}, refuse(devicemqtt.ConnNotAuthorized, "the user name names host %q, not this hub", host)
 	}
 	want := key.DeviceID
@@ -69,17 +68,17 @@ func (h mqttHub) Authenticate(_ context.Context, info devicemqtt.ConnectInfo) (d
 	if path != want {
 		return devicemqtt.Identity{}, refuse(devicemqtt.ConnIdentifierRejected, "the user name names %q, the client id %q", path, info.ClientID)
 	}
-	expires, err := h.checkPassword(key, string(info.Password))
+	expires, err := hub.CheckDeviceToken(key, string(info.Password))
 	if err != nil {
 		return devicemqtt.Identity{}, refuse(devicemqtt.ConnNotAuthorized, "%v", err)
 	}
-	if err := e.checkCanConnect(key); err != nil {
+	if err := hub.CheckCanConnect(key); err != nil {
 		return devicemqtt.Identity{}, refuse(devicemqtt.ConnNotAuthorized, "%v", err)
 	}
 	id := devicemqtt.Identity{Key: key, ModelID: query.Get("model-id")}
 	id.Expires = expires
 	if id.ModelID != "" {
-		_ = e.store.SetModelID(key.DeviceID, key.ModuleID, id.ModelID)
+		_ = hub.Registry().SetModelID(key.DeviceID, key.ModuleID, id.ModelID)
 	}
 	return id, nil
 }
@@ -110,69 +109,11 @@ func splitUsername(u string) (host, identity string, query url.Values, err error
 	return parts[0], strings.Join(parts[1:], "/"), query, nil
 }
 
-// checkPassword verifies the SAS token a device presents and returns its
-// expiry.
-func (h mqttHub) checkPassword(key sessions.Key, password string) (time.Time, error) {
-	e := h.e
-	if password == "" {
-		return time.Time{}, errors.New("no password: X.509 client certificates are not supported by this emulator; use a SAS token")
-	}
-	sas, err := auth.ParseSAS(password)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("the password is not a SAS token: %v", err)
-	}
-	path, ok := e.resourcePath(sas.Resource)
-	wantPath := strings.ToLower("devices/" + key.DeviceID)
-	if key.ModuleID != "" {
-		wantPath += strings.ToLower("/modules/" + key.ModuleID)
-	}
-	if !ok || path != "" && path != wantPath && !strings.HasPrefix(wantPath, path+"/") {
-		return time.Time{}, errors.New("the token's resource (sr) does not name this device on this hub")
-	}
-	var keys [2]string
-	if sas.KeyName == "" {
-		a, err := h.identityAuth(key)
-		if err != nil {
-			return time.Time{}, err
-		}
-		if a.Type != registry.AuthSAS {
-			return time.Time{}, fmt.Errorf("the identity authenticates with %s, not a SAS key", a.Type)
-		}
-		keys = [2]string{a.PrimaryKey, a.SecondaryKey}
-	} else {
-		p, ok := e.policy(sas.KeyName)
-		if !ok || p.Rights&DeviceConnect == 0 {
-			return time.Time{}, fmt.Errorf("policy %q does not exist or lacks DeviceConnect", sas.KeyName)
-		}
-		keys = [2]string{p.PrimaryKey, p.SecondaryKey}
-	}
-	if !sas.VerifySignature(keys[0]) && !sas.VerifySignature(keys[1]) {
-		return time.Time{}, errors.New("the signature does not match the identity's keys")
-	}
-	if sas.Expired(e.now()) {
-		return time.Time{}, errors.New("the SAS token has expired")
-	}
-	return sas.Expiry, nil
-}
-
-func (h mqttHub) identityAuth(key sessions.Key) (registry.Auth, error) {
-	if key.ModuleID != "" {
-		m, err := h.e.store.GetModule(key.DeviceID, key.ModuleID)
-		return m.Auth, err
-	}
-	d, err := h.e.store.GetDevice(key.DeviceID)
-	return d.Auth, err
-}
-
-func (h mqttHub) Sessions() *sessions.Manager { return h.e.sessions }
+func (h mqttHub) Sessions() *sessions.Manager { return h.hub.Sessions() }
 
 func (h mqttHub) Telemetry(ctx context.Context, key sessions.Key, m *devicemqtt.Message) error {
-	dev, err := h.e.store.GetDevice(key.DeviceID)
-	if err != nil {
-		return err
-	}
 	ev := eventhubs.Event{
-		DeviceID: key.DeviceID, ModuleID: key.ModuleID, Body: m.Body, AuthGenerationID: dev.GenerationID,
+		DeviceID: key.DeviceID, ModuleID: key.ModuleID, Body: m.Body,
 		MessageID: m.MessageID, CorrelationID: m.CorrelationID, ContentType: m.ContentType, ContentEncoding: m.ContentEncoding,
 	}
 	if len(m.Properties) > 0 || m.CreationUTC != "" {
@@ -184,40 +125,22 @@ func (h mqttHub) Telemetry(ctx context.Context, key sessions.Key, m *devicemqtt.
 			ev.Properties["iothub-creation-time-utc"] = m.CreationUTC
 		}
 	}
-	_, _, err = h.e.amqp.events.Append(ctx, ev)
-	return err
+	return h.hub.AppendTelemetry(ctx, ev)
 }
 
 func (h mqttHub) ReceiveC2D(ctx context.Context, key sessions.Key) (*devicebound.Message, error) {
-	return h.e.amqp.c2d.Receive(ctx, devicebound.Key(key))
+	return h.hub.C2D().Receive(ctx, devicebound.Key(key))
 }
 
 func (h mqttHub) SettleC2D(key sessions.Key, lockToken string, how devicemqtt.Outcome) error {
 	if how == devicemqtt.Complete {
-		return h.e.amqp.c2d.Complete(devicebound.Key(key), lockToken)
+		return h.hub.C2D().Complete(devicebound.Key(key), lockToken)
 	}
-	return h.e.amqp.c2d.Abandon(devicebound.Key(key), lockToken)
+	return h.hub.C2D().Abandon(devicebound.Key(key), lockToken)
 }
 
 func (h mqttHub) DeviceTwin(key sessions.Key) ([]byte, error) {
-	doc, err := h.e.store.GetTwin(key.DeviceID, key.ModuleID)
-	if err != nil {
-		return nil, err
-	}
-	return deviceTwinJSON(doc)
-}
-
-// deviceTwinJSON is a twin as a device sees it: desired and reported, each
-// with "$version" and without "$metadata".
-func deviceTwinJSON(doc map[string]any) ([]byte, error) {
-	props, _ := doc["properties"].(map[string]any)
-	view := map[string]any{"desired": props["desired"], "reported": props["reported"]}
-	for _, sec := range view {
-		if m, ok := sec.(map[string]any); ok {
-			delete(m, "$metadata")
-		}
-	}
-	return json.Marshal(view)
+	return h.hub.DeviceTwin(key)
 }
 
 func (h mqttHub) UpdateReported(key sessions.Key, patch []byte) (int64, error) {
@@ -227,11 +150,7 @@ func (h mqttHub) UpdateReported(key sessions.Key, patch []byte) (int64, error) {
 	if err := dec.Decode(&body); err != nil || body == nil {
 		return 0, iothub.NewError(iothub.CodeArgumentInvalid, "The reported properties are not a JSON object")
 	}
-	v, err := h.e.store.UpdateReported(key.DeviceID, key.ModuleID, body)
-	if err == nil {
-		_ = h.e.store.Touch(key.DeviceID, key.ModuleID)
-	}
-	return v, err
+	return h.hub.UpdateReported(key, body)
 }
 
-func (h mqttHub) Touch(key sessions.Key) { _ = h.e.store.Touch(key.DeviceID, key.ModuleID) }
+func (h mqttHub) Touch(key sessions.Key) { h.hub.Touch(key) }

@@ -1,26 +1,16 @@
 package emulator
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/iotkit-go/iothub"
-	"github.com/iotkit-go/iothub/emulator/internal/query"
-	"github.com/iotkit-go/iothub/emulator/internal/registry"
 )
 
 // querySpecJSON is the QuerySpecification object of the swagger.
 type querySpecJSON struct {
 	Query string `json:"query"`
-}
-
-// moduleTwins lets the query engine scan module twins.
-type moduleTwins struct{ store *registry.Store }
-
-func (m moduleTwins) Scan(after string, fn func(key string, doc map[string]any) bool) {
-	m.store.ScanModules(after, fn)
 }
 
 // queryTwins serves POST /devices/query: one page of results, with the
@@ -42,22 +32,11 @@ func (e *Emulator) queryTwins(w http.ResponseWriter, r *http.Request) error {
 		}
 		maxItems = n
 	}
-	q, err := query.Parse(spec.Query)
+	itemType, page, err := e.hub.QueryTwins(spec.Query, r.Header.Get("x-ms-continuation"), maxItems)
 	if err != nil {
-		return iothub.NewError(iothub.CodeArgumentInvalid, err.Error())
+		return err
 	}
-	var src query.Store = e.store
-	if q.Source() == query.Modules {
-		src = moduleTwins{e.store}
-	}
-	page, err := e.queries.Page(q, src, r.Header.Get("x-ms-continuation"), maxItems)
-	if err != nil {
-		if errors.Is(err, query.ErrBadContinuation) {
-			return iothub.NewError(iothub.CodeArgumentInvalid, "The continuation token is invalid for this query")
-		}
-		return iothub.NewError(iothub.CodeArgumentInvalid, err.Error())
-	}
-	w.Header().Set("x-ms-item-type", q.ItemType())
+	w.Header().Set("x-ms-item-type", itemType)
 	if page.Continuation != "" {
 		w.Header().Set("x-ms-continuation", page.Continuation)
 	}

@@ -45,18 +45,18 @@ type route struct {
 // httptest.Server or behind another router.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if listener.IsWebSocketPath(r.URL.Path) {
-		e.ports.ServeWebSocket(e.baseCtx, w, r)
+		e.ports.ServeWebSocket(e.hub.BaseContext(), w, r)
 		return
 	}
 	segments, pathErr := splitPath(r.URL)
-	entry := &Request{Method: r.Method, Path: "/" + strings.Join(segments, "/"), Query: r.URL.RawQuery, Time: e.now()}
+	entry := &Request{Method: r.Method, Path: "/" + strings.Join(segments, "/"), Query: r.URL.RawQuery, Time: e.hub.Now()}
 	e.reqlog.add(entry)
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		e.reqlog.setStatus(entry, sw.status())
 		// The query may hold nothing secret, but the Authorization header
 		// does: it is never logged.
-		e.logger.Debug("emulator: request", "method", r.Method, "path", entry.Path, "status", sw.status(), "duration", e.now().Sub(entry.Time))
+		e.logger.Debug("emulator: request", "method", r.Method, "path", entry.Path, "status", sw.status(), "duration", e.hub.Now().Sub(entry.Time))
 	}()
 
 	if f := e.faults.take(r.Method, entry.Path); f != nil && applyFault(r.Context(), sw, f) {

@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/iotkit-go/iothub"
-	"github.com/iotkit-go/iothub/emulator/internal/registry"
 	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
 
@@ -105,7 +104,7 @@ type desiredUpdate struct {
 // no such device. Each call returns a new connection; connecting two of
 // the same identity makes the newer replace the older.
 func (e *Emulator) Device(id string) (*SimulatedDevice, error) {
-	if _, err := e.store.GetDevice(id); err != nil {
+	if _, err := e.hub.Registry().GetDevice(id); err != nil {
 		return nil, fmt.Errorf("emulator: simulated device %q: %w", id, err)
 	}
 	return e.newSimulated(sessions.Key{DeviceID: id}), nil
@@ -116,7 +115,7 @@ func (e *Emulator) Device(id string) (*SimulatedDevice, error) {
 // iothub.ErrDeviceNotFound or iothub.ErrModuleNotFound for an unknown
 // identity. A module's connection does not count as a connected device.
 func (e *Emulator) Module(deviceID, moduleID string) (*SimulatedDevice, error) {
-	if _, err := e.store.GetModule(deviceID, moduleID); err != nil {
+	if _, err := e.hub.Registry().GetModule(deviceID, moduleID); err != nil {
 		return nil, fmt.Errorf("emulator: simulated module %q of device %q: %w", moduleID, deviceID, err)
 	}
 	return e.newSimulated(sessions.Key{DeviceID: deviceID, ModuleID: moduleID}), nil
@@ -140,23 +139,6 @@ func (d *SimulatedDevice) String() string {
 	return "module " + d.key.DeviceID + "/" + d.key.ModuleID
 }
 
-// checkCanConnect returns why the identity may not connect, or nil.
-func (e *Emulator) checkCanConnect(key sessions.Key) error {
-	dev, err := e.store.GetDevice(key.DeviceID)
-	if err != nil {
-		return err
-	}
-	if key.ModuleID != "" {
-		if _, err := e.store.GetModule(key.DeviceID, key.ModuleID); err != nil {
-			return err
-		}
-	}
-	if dev.Status == registry.StatusDisabled {
-		return ErrDeviceDisabled
-	}
-	return nil
-}
-
 // Connect connects the device to the hub: its connectionState becomes
 // Connected (and, for a device, the service statistics count it) and its
 // handlers start to receive calls. It fails with ErrDeviceDisabled for a
@@ -176,27 +158,28 @@ func (d *SimulatedDevice) Connect(ctx context.Context) error {
 	if connected {
 		return nil
 	}
-	if d.e.closing.Load() {
+	hub := d.e.hub
+	if hub.Closing() {
 		return ErrEmulatorClosed
 	}
-	if err := d.e.checkCanConnect(d.key); err != nil {
+	if err := hub.CheckCanConnect(d.key); err != nil {
 		return fmt.Errorf("emulator: connecting %s: %w", d, err)
 	}
 	c := &simConn{d: d, done: make(chan struct{})}
 	d.mu.Lock()
 	d.conn = c
 	d.mu.Unlock()
-	c.session = d.e.sessions.Connect(d.key, c)
+	c.session = hub.Sessions().Connect(d.key, c)
 	d.subscribe(c)
 	// A disable, delete or Close that raced with this connection either
 	// kicked the session above or shows now.
-	if d.e.closing.Load() {
-		d.e.sessions.Disconnect(c.session)
+	if hub.Closing() {
+		hub.Sessions().Disconnect(c.session)
 		c.close(ErrEmulatorClosed)
 		return ErrEmulatorClosed
 	}
-	if err := d.e.checkCanConnect(d.key); err != nil {
-		d.e.sessions.Disconnect(c.session)
+	if err := hub.CheckCanConnect(d.key); err != nil {
+		hub.Sessions().Disconnect(c.session)
 		c.close(err)
 		return fmt.Errorf("emulator: connecting %s: %w", d, err)
 	}
@@ -220,7 +203,7 @@ func (d *SimulatedDevice) Disconnect() {
 		return
 	}
 	if c.session != nil {
-		d.e.sessions.Disconnect(c.session)
+		d.e.hub.Sessions().Disconnect(c.session)
 	}
 	c.close(nil)
 }
@@ -241,7 +224,7 @@ func (d *SimulatedDevice) subscribe(c *simConn) {
 	desired := d.onDesired != nil
 	d.mu.Unlock()
 	if c != nil && c.session != nil {
-		d.e.sessions.Subscribe(c.session, methods, desired)
+		d.e.hub.Sessions().Subscribe(c.session, methods, desired)
 	}
 }
 
@@ -326,11 +309,10 @@ func (d *SimulatedDevice) ReportProperties(ctx context.Context, patch map[string
 	if body == nil {
 		return 0, iothub.NewError(iothub.CodeArgumentInvalid, "The reported properties are not a JSON object")
 	}
-	version, err := d.e.store.UpdateReported(d.key.DeviceID, d.key.ModuleID, body)
+	version, err := d.e.hub.UpdateReported(d.key, body)
 	if err != nil {
 		return 0, err
 	}
-	_ = d.e.store.Touch(d.key.DeviceID, d.key.ModuleID)
 	return version, nil
 }
 
@@ -353,18 +335,7 @@ func (d *SimulatedDevice) Twin(ctx context.Context) (*DeviceTwin, error) {
 	if !d.Connected() {
 		return nil, ErrNotConnected
 	}
-	doc, err := d.e.store.GetTwin(d.key.DeviceID, d.key.ModuleID)
-	if err != nil {
-		return nil, err
-	}
-	props, _ := doc["properties"].(map[string]any)
-	view := map[string]any{"desired": props["desired"], "reported": props["reported"]}
-	for _, sec := range view {
-		if m, ok := sec.(map[string]any); ok {
-			delete(m, "$metadata")
-		}
-	}
-	raw, err := json.Marshal(view)
+	raw, err := d.e.hub.DeviceTwin(d.key)
 	if err != nil {
 		return nil, err
 	}
@@ -502,7 +473,7 @@ func (c *simConn) InvokeMethod(ctx context.Context, name string, payload json.Ra
 	go func() { done <- runHandler(hctx, h, fallback, name, payload) }()
 	select {
 	case r := <-done:
-		_ = d.e.store.Touch(d.key.DeviceID, d.key.ModuleID)
+		d.e.hub.Touch(d.key)
 		return r.status, r.payload, nil
 	case <-ctx.Done():
 		return 0, nil, ctx.Err()

@@ -15,7 +15,7 @@ type serviceStatisticsJSON struct {
 }
 
 func (e *Emulator) registryStatistics(w http.ResponseWriter, _ *http.Request) error {
-	st := e.store.Statistics()
+	st := e.hub.Registry().Statistics()
 	return writeJSON(w, http.StatusOK, registryStatisticsJSON{
 		TotalDeviceCount:    st.TotalDeviceCount,
 		EnabledDeviceCount:  st.EnabledDeviceCount,
@@ -24,5 +24,5 @@ func (e *Emulator) registryStatistics(w http.ResponseWriter, _ *http.Request) er
 }
 
 func (e *Emulator) serviceStatistics(w http.ResponseWriter, _ *http.Request) error {
-	return writeJSON(w, http.StatusOK, serviceStatisticsJSON{ConnectedDeviceCount: e.store.ConnectedDeviceCount()}, "")
+	return writeJSON(w, http.StatusOK, serviceStatisticsJSON{ConnectedDeviceCount: e.hub.Registry().ConnectedDeviceCount()}, "")
 }

@@ -1,4 +1,4 @@
-package emulator
+package core
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/iotkit-go/iothub/emulator/internal/persist"
 )
 
-// The emulator's own records in the state directory, besides those of the
+// The hub's own records in the state directory, besides those of the
 // registry, the C2D queues and the partitions: which hub the directory
 // belongs to, the shared access policies with their keys (so connection
 // strings stay valid across restarts), and the CA (so clients that trust
@@ -38,14 +38,14 @@ type policyRecord struct {
 	Rights       Rights `json:"rights"`
 }
 
-// openState opens Options.StateDir (nil without one) and checks that it
-// belongs to this hub, claiming it for the hub when it is new.
-func openState(o *Options, logger *slog.Logger) (*persist.DB, error) {
-	if o.StateDir == "" {
+// openState opens dir (nil without one) and checks that it belongs to
+// hubName, claiming it for the hub when it is new.
+func openState(dir, hubName string, logger *slog.Logger) (*persist.DB, error) {
+	if dir == "" {
 		return nil, nil
 	}
-	db, err := persist.Open(o.StateDir, &persist.Options{OnError: func(err error) {
-		logger.Error("emulator: the state directory cannot be written; changes from now on fail", "dir", o.StateDir, "error", err)
+	db, err := persist.Open(dir, &persist.Options{OnError: func(err error) {
+		logger.Error("emulator: the state directory cannot be written; changes from now on fail", "dir", dir, "error", err)
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
@@ -56,21 +56,21 @@ func openState(o *Options, logger *slog.Logger) (*persist.DB, error) {
 	}
 	raw, err := db.Get(bucketEmulator, keyHub)
 	if err != nil {
-		return fail(fmt.Errorf("emulator: reading the state directory %s: %w", o.StateDir, err))
+		return fail(fmt.Errorf("emulator: reading the state directory %s: %w", dir, err))
 	}
 	if raw != nil {
 		var h hubRecord
 		if err := json.Unmarshal(raw, &h); err != nil {
-			return fail(fmt.Errorf("emulator: the state directory %s is damaged (hub record: %v)", o.StateDir, err))
+			return fail(fmt.Errorf("emulator: the state directory %s is damaged (hub record: %v)", dir, err))
 		}
-		if !strings.EqualFold(h.HubName, o.HubName) {
-			return fail(fmt.Errorf("emulator: the state directory %s holds hub %q, not %q: start with that hub name, or use another directory", o.StateDir, h.HubName, o.HubName))
+		if !strings.EqualFold(h.HubName, hubName) {
+			return fail(fmt.Errorf("emulator: the state directory %s holds hub %q, not %q: start with that hub name, or use another directory", dir, h.HubName, hubName))
 		}
 		return db, nil
 	}
-	v, _ := json.Marshal(hubRecord{HubName: o.HubName, Created: time.Now().UTC()})
+	v, _ := json.Marshal(hubRecord{HubName: hubName, Created: time.Now().UTC()})
 	if err := db.Write(persist.Put(bucketEmulator, keyHub, v)).Wait(context.Background()); err != nil {
-		return fail(fmt.Errorf("emulator: writing the state directory %s: %w", o.StateDir, err))
+		return fail(fmt.Errorf("emulator: writing the state directory %s: %w", dir, err))
 	}
 	return db, nil
 }
@@ -130,21 +130,20 @@ func restorePolicies(db *persist.DB, requested []Policy) ([]Policy, error) {
 	return policies, nil
 }
 
-// stateCA keeps the CA in the state directory.
-type stateCA struct{ db *persist.DB }
-
-// KeptCA implements listener.CAKeeper.
-func (s stateCA) KeptCA() ([]byte, error) {
-	raw, err := s.db.Get(bucketEmulator, keyCA)
+// KeptCA returns the CA kept in the state directory (certificate and key
+// in PEM form), or nil; the TLS listener keeps it there through KeepCA.
+func (h *Hub) KeptCA() ([]byte, error) {
+	raw, err := h.db.Get(bucketEmulator, keyCA)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: reading the kept CA: %w", err)
 	}
 	return raw, nil
 }
 
-// KeepCA implements listener.CAKeeper.
-func (s stateCA) KeepCA(pem []byte) error {
-	if err := s.db.Write(persist.Put(bucketEmulator, keyCA, pem)).Wait(context.Background()); err != nil {
+// KeepCA keeps the CA in the state directory, returning once it is on
+// disk.
+func (h *Hub) KeepCA(pem []byte) error {
+	if err := h.db.Write(persist.Put(bucketEmulator, keyCA, pem)).Wait(context.Background()); err != nil {
 		return fmt.Errorf("emulator: keeping the CA: %w", err)
 	}
 	return nil
