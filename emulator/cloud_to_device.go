@@ -3,14 +3,12 @@ package emulator
 import (
 	"context"
 	"errors"
-	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/emulator/internal/devicebound"
 	"github.com/iotkit-go/iothub/emulator/internal/eventhubs"
-	"github.com/iotkit-go/iothub/emulator/internal/registry"
 )
 
 // C2DMessage is a cloud-to-device message received by a simulated device.
@@ -165,25 +163,6 @@ func (d *SimulatedDevice) UploadFile(ctx context.Context, name string, size int6
 	uri := "https://" + d.e.hub.HubName() + ".blob.core.windows.net/fileupload/" + url.PathEscape(d.key.DeviceID) + "/" + url.PathEscape(name)
 	d.e.hub.C2D().NotifyFileUpload(d.key.DeviceID, blob, uri, size)
 	return nil
-}
-
-// purgeResultJSON is PurgeMessageQueueResult.
-type purgeResultJSON struct {
-	TotalMessagesPurged int     `json:"totalMessagesPurged"`
-	DeviceID            string  `json:"deviceId"`
-	ModuleID            *string `json:"moduleId"`
-}
-
-// purgeCommands serves DELETE /devices/{id}/commands.
-func (e *Emulator) purgeCommands(w http.ResponseWriter, _ *http.Request, id string) error {
-	if err := registry.ValidateDeviceID(id); err != nil {
-		return err
-	}
-	n, err := e.hub.PurgeC2D(id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, purgeResultJSON{TotalMessagesPurged: n, DeviceID: id}, "")
 }
 
 // C2DQueueDepth returns how many cloud-to-device messages are queued for a

@@ -15,6 +15,7 @@ import (
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
 	"github.com/iotkit-go/iothub/emulator/internal/entra"
 	"github.com/iotkit-go/iothub/emulator/internal/listener"
+	"github.com/iotkit-go/iothub/emulator/internal/servicerest"
 )
 
 // Options configure an emulator. A nil *Options accepts the defaults.
@@ -126,15 +127,15 @@ type Emulator struct {
 	faults faultSet
 	reqlog requestLog
 
-	// mqtt is the device front end for MQTT.
+	// rest is the service REST front end; mqtt the device front end for
+	// MQTT.
+	rest *servicerest.Handler
 	mqtt *devicemqtt.Server
 	// amqp is the AMQP side: CBS, C2D queues, feedback, file
 	// notifications and the built-in Event Hub endpoint.
 	amqp *amqpSide
-	// entra mints and verifies the emulator's Entra ID tokens; bearer
-	// checks them on REST requests (nil refuses them).
-	entra  *entra.Authority
-	bearer bearerAuthenticator
+	// entra mints and verifies the emulator's Entra ID tokens.
+	entra *entra.Authority
 
 	closeOnce sync.Once
 	closeErr  error
@@ -186,7 +187,6 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 	if e.entra, err = entra.NewAuthority(); err != nil {
 		return nil, err
 	}
-	e.bearer = e.verifyBearer
 
 	if o.StandardPorts {
 		o.TLS = true
@@ -244,6 +244,12 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		}
 	}
 	e.client = &http.Client{Transport: transport}
+	e.rest = servicerest.New(hub, &servicerest.Options{
+		Logger: e.logger,
+		Log:    e.logRequest,
+		Fault:  e.takeFault,
+		Bearer: e.verifyBearer,
+	})
 	if err := e.startAMQP(&o); err != nil {
 		return nil, err
 	}

@@ -1,14 +1,13 @@
 package emulator
 
 import (
-	"context"
-	"net/http"
 	"path"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/emulator/internal/servicerest"
 )
 
 // Fault makes the emulator misbehave on purpose, to test retries, timeouts
@@ -95,6 +94,16 @@ func (s *faultSet) take(method, p string) *Fault {
 	return nil
 }
 
+// takeFault gives the REST front end the fault that applies to a
+// request, using one of its requests up; nil when none applies.
+func (e *Emulator) takeFault(method, p string) *servicerest.Fault {
+	f := e.faults.take(method, p)
+	if f == nil {
+		return nil
+	}
+	return &servicerest.Fault{Status: f.Status, Code: f.Code, Message: f.Message, RetryAfter: f.RetryAfter, Latency: f.Latency}
+}
+
 func methodMatches(pattern, method string) bool {
 	return pattern == "" || strings.EqualFold(pattern, method)
 }
@@ -119,29 +128,6 @@ func pathMatches(pattern, p string) bool {
 	}
 	ok, _ := path.Match(pattern, p)
 	return ok
-}
-
-// applyFault delays the request and answers it with the fault's error;
-// it reports whether the request was answered.
-func applyFault(ctx context.Context, w http.ResponseWriter, f *Fault) bool {
-	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return true // the client is gone; nothing to answer
-		}
-	}
-	if f.Status == 0 && f.Code == 0 {
-		return false
-	}
-	msg := f.Message
-	if msg == "" {
-		msg = "Fault injected by the emulator"
-	}
-	writeHubError(w, legacyForm, f.Status, f.Code, msg, f.RetryAfter, nil)
-	return true
 }
 
 // Request is one request the emulator received, for tests that assert what
@@ -183,6 +169,14 @@ func (l *requestLog) setStatus(r *Request, status int) {
 	l.mu.Lock()
 	r.Status = status
 	l.mu.Unlock()
+}
+
+// logRequest logs a request as the REST front end receives it, and returns
+// what records its status once answered.
+func (e *Emulator) logRequest(method, p, query string, at time.Time) func(status int) {
+	entry := &Request{Method: method, Path: p, Query: query, Time: at}
+	e.reqlog.add(entry)
+	return func(status int) { e.reqlog.setStatus(entry, status) }
 }
 
 // Requests returns the requests received so far, oldest first (at most the

@@ -1,13 +1,9 @@
 package emulator
 
 import (
-	"context"
 	"fmt"
-	"net/http"
-	"strings"
 
 	"github.com/iotkit-go/iothub/emulator/internal/core"
-	"github.com/iotkit-go/iothub/emulator/internal/entra"
 )
 
 // Rights are the permissions of a shared access policy, as bit flags.
@@ -96,42 +92,4 @@ func (e *Emulator) policy(name string) (Policy, bool) {
 		return Policy{}, false
 	}
 	return fromCorePolicy(p), true
-}
-
-// bearerAuthenticator checks a Microsoft Entra ID bearer token and returns
-// the data actions it grants; nil refuses bearer tokens.
-type bearerAuthenticator func(ctx context.Context, token string) (entra.DataActions, error)
-
-// authorize checks the request's Authorization header: a shared access
-// signature must grant one of the rights in need; an Entra ID bearer token
-// every data action in action (none refuses bearer tokens).
-func (e *Emulator) authorize(r *http.Request, need Rights, action entra.DataActions) error {
-	h := strings.TrimSpace(r.Header.Get("Authorization"))
-	if h == "" {
-		return core.Unauthorized("the request has no Authorization header")
-	}
-	if scheme, token, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
-		if e.bearer == nil {
-			return core.Unauthorized("Microsoft Entra ID tokens are not supported by this emulator; use a shared access signature")
-		}
-		granted, err := e.bearer(r.Context(), strings.TrimSpace(token))
-		if err != nil {
-			return core.Unauthorized("the bearer token was refused: %v", err)
-		}
-		if action == 0 {
-			return core.Unauthorized("this operation does not accept Microsoft Entra ID tokens")
-		}
-		if missing := action &^ granted; missing != 0 {
-			return core.Unauthorized("the principal's roles lack the data action %s this operation needs", missing)
-		}
-		return nil
-	}
-	granted, err := e.hub.CheckSAS(h, r.Host, r.URL.Path)
-	if err != nil {
-		return err
-	}
-	if Rights(granted)&need == 0 {
-		return core.Unauthorized("the policy lacks the %s permission this operation needs", need)
-	}
-	return nil
 }

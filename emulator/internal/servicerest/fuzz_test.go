@@ -1,7 +1,6 @@
-package emulator
+package servicerest
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/iotkit-go/iothub/auth"
+	"github.com/iotkit-go/iothub/emulator/internal/core"
 )
 
 // FuzzServeHTTP sends arbitrary methods, paths and bodies, authorized, to
@@ -24,13 +24,9 @@ func FuzzServeHTTP(f *testing.F) {
 	} {
 		f.Add(s.method, s.path, s.body)
 	}
-	e, err := Start(context.Background(), &Options{Devices: []DeviceSeed{{DeviceID: "d1", Modules: []string{"m1"}}}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer e.Close()
-	owner := e.Policies()[0]
-	token, err := auth.SignSAS(e.HostName(), owner.Name, owner.PrimaryKey, time.Now().Add(24*time.Hour))
+	h, hub := newHandler(f, []core.Seed{{DeviceID: "d1", Modules: []string{"m1"}}}, nil)
+	owner := hub.Policies()[0]
+	token, err := auth.SignSAS(testHost, owner.Name, owner.PrimaryKey, time.Now().Add(24*time.Hour))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -38,13 +34,13 @@ func FuzzServeHTTP(f *testing.F) {
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?# \r\n\t") {
 			return
 		}
-		req, err := http.NewRequest(method, "http://"+e.HostName()+path+"?api-version=2021-04-12", strings.NewReader(body))
+		req, err := http.NewRequest(method, "http://"+testHost+path+"?api-version=2021-04-12", strings.NewReader(body))
 		if err != nil {
 			return
 		}
 		req.Header.Set("Authorization", token)
 		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, req)
+		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusNoContent && !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
 			t.Fatalf("%s %s answered %d with content type %q", method, path, rec.Code, rec.Header().Get("Content-Type"))
 		}

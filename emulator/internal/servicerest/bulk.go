@@ -1,4 +1,4 @@
-package emulator
+package servicerest
 
 import (
 	"net/http"
@@ -70,7 +70,7 @@ func canonicalMode(m string) string {
 // 200 with isSuccessful true; when some fail it answers 400 with the same
 // BulkRegistryOperationResult body, isSuccessful false and one error per
 // failed entry (the entries that succeeded stay applied), as the hub does.
-func (e *Emulator) bulkRegistry(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) bulkRegistry(w http.ResponseWriter, r *http.Request) error {
 	var body []exportImportDeviceJSON
 	if err := readJSON(r, &body); err != nil {
 		return err
@@ -109,7 +109,7 @@ func (e *Emulator) bulkRegistry(w http.ResponseWriter, r *http.Request) error {
 		}
 		ops[i] = op
 	}
-	res, err := e.hub.Bulk(ops)
+	res, err := h.hub.Bulk(ops)
 	if err != nil {
 		return err
 	}

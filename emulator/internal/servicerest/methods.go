@@ -1,4 +1,4 @@
-package emulator
+package servicerest
 
 import (
 	"encoding/json"
@@ -48,7 +48,7 @@ type methodResultJSON struct {
 // as "hh:mm:ss", as the hub's does:
 //
 //	{"Message":"{\"errorCode\":404103,…,\"message\":\"Timed out waiting for device to connect.\",\"info\":{\"timeout\":\"00:00:00\"},…}","ExceptionMessage":""}
-func (e *Emulator) invokeMethod(w http.ResponseWriter, r *http.Request, id, mid string) error {
+func (h *Handler) invokeMethod(w http.ResponseWriter, r *http.Request, id, mid string) error {
 	if err := validateIDs(id, mid); err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (e *Emulator) invokeMethod(w http.ResponseWriter, r *http.Request, id, mid 
 	if len(body.Payload) > maxMethodPayload {
 		return iothub.NewError(iothub.CodeMessageTooLarge, fmt.Sprintf("The method payload is %d bytes; the maximum is %d", len(body.Payload), maxMethodPayload))
 	}
-	status, payload, err := e.hub.InvokeMethod(r.Context(), sessions.Key{DeviceID: id, ModuleID: mid}, body.MethodName, body.Payload,
+	status, payload, err := h.hub.InvokeMethod(r.Context(), sessions.Key{DeviceID: id, ModuleID: mid}, body.MethodName, body.Payload,
 		time.Duration(body.ConnectTimeoutInSeconds)*time.Second, time.Duration(responseTimeout)*time.Second)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package emulator
+package servicerest
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/emulator/internal/core"
 )

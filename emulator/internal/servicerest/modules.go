@@ -1,4 +1,4 @@
-package emulator
+package servicerest
 
 import (
 	"net/http"
@@ -46,11 +46,11 @@ func validateIDs(deviceID, moduleID string) error {
 	return registry.ValidateModuleID(moduleID)
 }
 
-func (e *Emulator) listModules(w http.ResponseWriter, _ *http.Request, id string) error {
+func (h *Handler) listModules(w http.ResponseWriter, _ *http.Request, id string) error {
 	if err := registry.ValidateDeviceID(id); err != nil {
 		return err
 	}
-	mods, err := e.hub.Registry().ListModules(id)
+	mods, err := h.hub.Registry().ListModules(id)
 	if err != nil {
 		return err
 	}
@@ -61,18 +61,18 @@ func (e *Emulator) listModules(w http.ResponseWriter, _ *http.Request, id string
 	return writeJSON(w, http.StatusOK, out, "")
 }
 
-func (e *Emulator) getModule(w http.ResponseWriter, _ *http.Request, id, mid string) error {
+func (h *Handler) getModule(w http.ResponseWriter, _ *http.Request, id, mid string) error {
 	if err := validateIDs(id, mid); err != nil {
 		return err
 	}
-	m, err := e.hub.Registry().GetModule(id, mid)
+	m, err := h.hub.Registry().GetModule(id, mid)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, toModuleJSON(m), m.ETag)
 }
 
-func (e *Emulator) putModule(w http.ResponseWriter, r *http.Request, id, mid string) error {
+func (h *Handler) putModule(w http.ResponseWriter, r *http.Request, id, mid string) error {
 	if err := validateIDs(id, mid); err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (e *Emulator) putModule(w http.ResponseWriter, r *http.Request, id, mid str
 	// also lists 201: recorded sessions with a real hub (azure-sdk-for-net's
 	// Azure.Iot.Hub.Service test records, ModulesClient_IdentityLifecycle)
 	// show 200 on create, and the C# v2 service SDK accepts only 200.
-	m, err := e.hub.PutModule(registry.ModuleSpec{
+	m, err := h.hub.PutModule(registry.ModuleSpec{
 		DeviceID:  id,
 		ModuleID:  mid,
 		ManagedBy: deref(body.ManagedBy),
@@ -102,11 +102,11 @@ func (e *Emulator) putModule(w http.ResponseWriter, r *http.Request, id, mid str
 	return writeJSON(w, http.StatusOK, toModuleJSON(m), m.ETag)
 }
 
-func (e *Emulator) deleteModule(w http.ResponseWriter, r *http.Request, id, mid string) error {
+func (h *Handler) deleteModule(w http.ResponseWriter, r *http.Request, id, mid string) error {
 	if err := validateIDs(id, mid); err != nil {
 		return err
 	}
-	if err := e.hub.DeleteModule(id, mid, r.Header.Get("If-Match")); err != nil {
+	if err := h.hub.DeleteModule(id, mid, r.Header.Get("If-Match")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

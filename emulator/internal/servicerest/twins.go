@@ -1,4 +1,4 @@
-package emulator
+package servicerest
 
 import (
 	"net/http"
@@ -6,11 +6,11 @@ import (
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
 )
 
-func (e *Emulator) getTwin(w http.ResponseWriter, _ *http.Request, id, mid string) error {
+func (h *Handler) getTwin(w http.ResponseWriter, _ *http.Request, id, mid string) error {
 	if err := validateIDs(id, mid); err != nil {
 		return err
 	}
-	doc, err := e.hub.Registry().GetTwin(id, mid)
+	doc, err := h.hub.Registry().GetTwin(id, mid)
 	if err != nil {
 		return err
 	}
@@ -18,7 +18,7 @@ func (e *Emulator) getTwin(w http.ResponseWriter, _ *http.Request, id, mid strin
 }
 
 // writeTwin serves PATCH (replace false) and PUT (replace true) of a twin.
-func (e *Emulator) writeTwin(w http.ResponseWriter, r *http.Request, id, mid string, replace bool) error {
+func (h *Handler) writeTwin(w http.ResponseWriter, r *http.Request, id, mid string, replace bool) error {
 	if err := validateIDs(id, mid); err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func (e *Emulator) writeTwin(w http.ResponseWriter, r *http.Request, id, mid str
 	if err != nil {
 		return err
 	}
-	doc, err := e.hub.WriteTwin(id, mid, patch, r.Header.Get("If-Match"), replace)
+	doc, err := h.hub.WriteTwin(id, mid, patch, r.Header.Get("If-Match"), replace)
 	if err != nil {
 		return err
 	}

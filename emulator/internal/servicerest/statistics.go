@@ -1,6 +1,8 @@
-package emulator
+package servicerest
 
-import "net/http"
+import (
+	"net/http"
+)
 
 // registryStatisticsJSON is the RegistryStatistics object of the swagger.
 type registryStatisticsJSON struct {
@@ -14,8 +16,8 @@ type serviceStatisticsJSON struct {
 	ConnectedDeviceCount int64 `json:"connectedDeviceCount"`
 }
 
-func (e *Emulator) registryStatistics(w http.ResponseWriter, _ *http.Request) error {
-	st := e.hub.Registry().Statistics()
+func (h *Handler) registryStatistics(w http.ResponseWriter, _ *http.Request) error {
+	st := h.hub.Registry().Statistics()
 	return writeJSON(w, http.StatusOK, registryStatisticsJSON{
 		TotalDeviceCount:    st.TotalDeviceCount,
 		EnabledDeviceCount:  st.EnabledDeviceCount,
@@ -23,6 +25,6 @@ func (e *Emulator) registryStatistics(w http.ResponseWriter, _ *http.Request) er
 	}, "")
 }
 
-func (e *Emulator) serviceStatistics(w http.ResponseWriter, _ *http.Request) error {
-	return writeJSON(w, http.StatusOK, serviceStatisticsJSON{ConnectedDeviceCount: e.hub.Registry().ConnectedDeviceCount()}, "")
+func (h *Handler) serviceStatistics(w http.ResponseWriter, _ *http.Request) error {
+	return writeJSON(w, http.StatusOK, serviceStatisticsJSON{ConnectedDeviceCount: h.hub.Registry().ConnectedDeviceCount()}, "")
 }

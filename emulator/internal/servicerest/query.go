@@ -1,4 +1,4 @@
-package emulator
+package servicerest
 
 import (
 	"net/http"
@@ -16,7 +16,7 @@ type querySpecJSON struct {
 // queryTwins serves POST /devices/query: one page of results, with the
 // x-ms-max-item-count and x-ms-continuation request headers and the
 // x-ms-item-type and x-ms-continuation answer headers.
-func (e *Emulator) queryTwins(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) queryTwins(w http.ResponseWriter, r *http.Request) error {
 	var spec querySpecJSON
 	if err := readJSON(r, &spec); err != nil {
 		return err
@@ -32,7 +32,7 @@ func (e *Emulator) queryTwins(w http.ResponseWriter, r *http.Request) error {
 		}
 		maxItems = n
 	}
-	itemType, page, err := e.hub.QueryTwins(spec.Query, r.Header.Get("x-ms-continuation"), maxItems)
+	itemType, page, err := h.hub.QueryTwins(spec.Query, r.Header.Get("x-ms-continuation"), maxItems)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package emulator
+package servicerest
 
 import (
 	"net/http"
@@ -111,18 +111,18 @@ func toDeviceJSON(d registry.Device) deviceJSON {
 	}
 }
 
-func (e *Emulator) getDevice(w http.ResponseWriter, _ *http.Request, id string) error {
+func (h *Handler) getDevice(w http.ResponseWriter, _ *http.Request, id string) error {
 	if err := registry.ValidateDeviceID(id); err != nil {
 		return err
 	}
-	d, err := e.hub.Registry().GetDevice(id)
+	d, err := h.hub.Registry().GetDevice(id)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, toDeviceJSON(d), d.ETag)
 }
 
-func (e *Emulator) putDevice(w http.ResponseWriter, r *http.Request, id string) error {
+func (h *Handler) putDevice(w http.ResponseWriter, r *http.Request, id string) error {
 	if err := registry.ValidateDeviceID(id); err != nil {
 		return err
 	}
@@ -144,25 +144,25 @@ func (e *Emulator) putDevice(w http.ResponseWriter, r *http.Request, id string) 
 	if body.Capabilities != nil {
 		spec.IotEdge = body.Capabilities.IotEdge
 	}
-	d, err := e.hub.PutDevice(spec, r.Header.Get("If-Match"))
+	d, err := h.hub.PutDevice(spec, r.Header.Get("If-Match"))
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, toDeviceJSON(d), d.ETag)
 }
 
-func (e *Emulator) deleteDevice(w http.ResponseWriter, r *http.Request, id string) error {
+func (h *Handler) deleteDevice(w http.ResponseWriter, r *http.Request, id string) error {
 	if err := registry.ValidateDeviceID(id); err != nil {
 		return err
 	}
-	if err := e.hub.DeleteDevice(id, r.Header.Get("If-Match")); err != nil {
+	if err := h.hub.DeleteDevice(id, r.Header.Get("If-Match")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-func (e *Emulator) listDevices(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) listDevices(w http.ResponseWriter, r *http.Request) error {
 	top := maxListTop
 	if v := r.URL.Query().Get("top"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -173,7 +173,7 @@ func (e *Emulator) listDevices(w http.ResponseWriter, r *http.Request) error {
 			top = n
 		}
 	}
-	devices := e.hub.Registry().ListDevices(top)
+	devices := h.hub.Registry().ListDevices(top)
 	out := make([]deviceJSON, len(devices))
 	for i, d := range devices {
 		out[i] = toDeviceJSON(d)
