@@ -15,6 +15,7 @@ import (
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
 	"github.com/iotkit-go/iothub/emulator/internal/entra"
 	"github.com/iotkit-go/iothub/emulator/internal/listener"
+	"github.com/iotkit-go/iothub/emulator/internal/serviceamqp"
 	"github.com/iotkit-go/iothub/emulator/internal/servicerest"
 )
 
@@ -131,9 +132,9 @@ type Emulator struct {
 	// MQTT.
 	rest *servicerest.Handler
 	mqtt *devicemqtt.Server
-	// amqp is the AMQP side: CBS, C2D queues, feedback, file
-	// notifications and the built-in Event Hub endpoint.
-	amqp *amqpSide
+	// amqp is the service AMQP front end: CBS, C2D queues, feedback,
+	// file notifications and the built-in Event Hub endpoint.
+	amqp *serviceamqp.Service
 	// entra mints and verifies the emulator's Entra ID tokens.
 	entra *entra.Authority
 
@@ -250,9 +251,17 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		Fault:  e.takeFault,
 		Bearer: e.verifyBearer,
 	})
-	if err := e.startAMQP(&o); err != nil {
+	e.amqp, err = serviceamqp.Start(hub, &serviceamqp.Options{
+		Partitions:     o.Partitions,
+		ConsumerGroups: o.ConsumerGroups,
+		TLS:            e.tls,
+		VerifyJWT:      e.verifyJWT,
+		Logger:         e.logger,
+	})
+	if err != nil {
 		return nil, err
 	}
+	e.ports.Handle(listener.AMQP, func(c net.Conn) { _ = e.amqp.ServeConn(hub.BaseContext(), c) })
 	e.startMQTT()
 	e.ports.Serve(serverTLS, e, &listener.HTTPOptions{ReadTimeout: o.HTTPReadTimeout, IdleTimeout: o.HTTPIdleTimeout})
 	e.logger.Info("emulator: started", "hub", hub.HubName(), "host", e.HostName(), "tls", e.tls, "state", hub.StatePath())
@@ -390,7 +399,7 @@ func (e *Emulator) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		e.mqtt.Close()
-		e.amqp.close()
+		e.amqp.Close()
 		e.hub.CloseMessaging()
 		e.ports.Close()
 		// Everything that writes has stopped: what is pending is committed.

@@ -10,7 +10,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/iotkit-go/iothub/auth"
-	"github.com/iotkit-go/iothub/emulator/internal/cbs"
 	"github.com/iotkit-go/iothub/emulator/internal/entra"
 )
 
@@ -28,51 +27,9 @@ func (e *Emulator) verifyBearer(_ context.Context, token string) (entra.DataActi
 	return g.Actions, nil
 }
 
-// CBS rights of Entra ID grants. They sit above the four policy rights, so
-// that a token's data actions never pass a check that needs a policy right
-// (the built-in Event Hub-compatible endpoint, which IoT Hub serves to
-// shared access policies only), and a policy never passes one of these.
-const (
-	cbsC2DSend cbs.Rights = 1 << (4 + iota)
-	cbsC2DFeedback
-	cbsFileNotifications
-)
-
-// cbsRights maps data actions onto the CBS rights of the AMQP links.
-func cbsRights(a entra.DataActions) cbs.Rights {
-	var r cbs.Rights
-	if a&entra.C2DSend != 0 {
-		r |= cbsC2DSend
-	}
-	if a&entra.C2DFeedback != 0 {
-		r |= cbsC2DFeedback
-	}
-	if a&entra.FileUploadNotifications != 0 {
-		r |= cbsFileNotifications
-	}
-	return r
-}
-
-// serviceLinkNeed returns what a link to one of the service's AMQP nodes
-// needs: ServiceConnect from a policy, or the data action of that node
-// from an Entra ID token.
-func serviceLinkNeed(address string) cbs.Rights {
-	a := strings.ToLower(address)
-	for _, scheme := range []string{"amqps://", "amqp://"} {
-		if rest, ok := strings.CutPrefix(a, scheme); ok {
-			_, a, _ = strings.Cut(rest, "/")
-			break
-		}
-	}
-	switch strings.Trim(a, "/") {
-	case "messages/devicebound":
-		return cbs.ServiceConnect | cbsC2DSend
-	case "messages/servicebound/feedback":
-		return cbs.ServiceConnect | cbsC2DFeedback
-	case "messages/servicebound/filenotifications":
-		return cbs.ServiceConnect | cbsFileNotifications
-	}
-	return cbs.ServiceConnect
+// verifyJWT checks an Entra ID token put on the AMQP side's $cbs.
+func (e *Emulator) verifyJWT(token string) (entra.Grant, error) {
+	return e.entra.Verify(token, e.hub.Now())
 }
 
 // TokenCredential returns a credential that mints Microsoft Entra ID-style

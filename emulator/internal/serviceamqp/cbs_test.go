@@ -1,4 +1,4 @@
-package emulator
+package serviceamqp
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/go-amqp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,9 +33,7 @@ func TestServiceLinkNeed(t *testing.T) {
 // Hub-compatible endpoint takes shared access policies only; a jwt
 // put-token is accepted by $cbs but opens no partition and no $management.
 func TestEntraCannotOpenEventHubEndpoint(t *testing.T) {
-	e, err := Start(context.Background(), nil)
-	require.NoError(t, err)
-	defer e.Close()
+	e := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -46,8 +43,7 @@ func TestEntraCannotOpenEventHubEndpoint(t *testing.T) {
 	sess, err := conn.NewSession(ctx, nil)
 	require.NoError(t, err)
 
-	tok, err := e.TokenCredential(RoleDataContributor).GetToken(ctx, scopeOptions())
-	require.NoError(t, err)
+	tok := e.token(t, time.Hour, entra.RoleDataContributor)
 	code, desc := putToken(ctx, t, sess, auth.TokenTypeJWT, tok.Token, "amqps://"+e.HostName()+"/"+e.HubName())
 	require.Equal(t, int32(200), code, desc)
 
@@ -98,17 +94,11 @@ func putToken(ctx context.Context, t *testing.T, sess *amqp.Session, tokenType, 
 
 func ptr[T any](v T) *T { return &v }
 
-func scopeOptions() policy.TokenRequestOptions {
-	return policy.TokenRequestOptions{Scopes: []string{auth.EntraIDScope}}
-}
-
 // TestCBSEventHubsStyleSignature: the Event Hubs SDKs sign with the key's
 // text rather than its base64-decoded bytes; the emulator takes such a
 // token for the Event Hub-compatible entity only, as Azure does.
 func TestCBSEventHubsStyleSignature(t *testing.T) {
-	e, err := Start(context.Background(), nil)
-	require.NoError(t, err)
-	defer e.Close()
+	e := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := amqp.Dial(ctx, "amqp://"+e.HostName(), &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
@@ -117,7 +107,7 @@ func TestCBSEventHubsStyleSignature(t *testing.T) {
 	sess, err := conn.NewSession(ctx, nil)
 	require.NoError(t, err)
 
-	p, _ := e.policy("iothubowner")
+	p, _ := e.hub.Policy("iothubowner")
 	textKeySAS := func(uri, key string) string {
 		sr := strings.ToLower(url.QueryEscape(uri))
 		se := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
@@ -147,9 +137,7 @@ func TestCBSEventHubsStyleSignature(t *testing.T) {
 // comes.
 func TestEntraCBSGrantExpires(t *testing.T) {
 	t.Parallel()
-	e, err := Start(context.Background(), nil)
-	require.NoError(t, err)
-	defer e.Close()
+	e := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := amqp.Dial(ctx, "amqp://"+e.HostName(), &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
@@ -158,8 +146,7 @@ func TestEntraCBSGrantExpires(t *testing.T) {
 	sess, err := conn.NewSession(ctx, nil)
 	require.NoError(t, err)
 
-	tok, err := e.TokenCredentialWithLifetime(2*time.Second, RoleDataReader).GetToken(ctx, scopeOptions())
-	require.NoError(t, err)
+	tok := e.token(t, 2*time.Second, entra.RoleDataReader)
 	code, desc := putToken(ctx, t, sess, auth.TokenTypeJWT, tok.Token, "amqps://"+e.HostName()+"/messages/serviceBound/filenotifications")
 	require.Equal(t, int32(200), code, desc)
 	r, err := sess.NewReceiver(ctx, "/messages/serviceBound/filenotifications", nil)
