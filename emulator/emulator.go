@@ -15,6 +15,7 @@ import (
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
 	"github.com/iotkit-go/iothub/emulator/internal/entra"
 	"github.com/iotkit-go/iothub/emulator/internal/listener"
+	"github.com/iotkit-go/iothub/emulator/internal/mqttcore"
 	"github.com/iotkit-go/iothub/emulator/internal/serviceamqp"
 	"github.com/iotkit-go/iothub/emulator/internal/servicerest"
 )
@@ -262,7 +263,10 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		return nil, err
 	}
 	e.ports.Handle(listener.AMQP, func(c net.Conn) { _ = e.amqp.ServeConn(hub.BaseContext(), c) })
-	e.startMQTT()
+	e.mqtt = devicemqtt.NewServer(mqttcore.New(hub), &devicemqtt.Options{Logger: e.logger, Now: hub.Now})
+	e.ports.Handle(listener.MQTT, func(c net.Conn) {
+		_ = e.mqtt.ServeConn(hub.BaseContext(), c, listener.PeerCertificates(c))
+	})
 	e.ports.Serve(serverTLS, e, &listener.HTTPOptions{ReadTimeout: o.HTTPReadTimeout, IdleTimeout: o.HTTPIdleTimeout})
 	e.logger.Info("emulator: started", "hub", hub.HubName(), "host", e.HostName(), "tls", e.tls, "state", hub.StatePath())
 	started = true
