@@ -67,7 +67,8 @@
 // payloads over 128 KB are refused with 413001 MessageTooLarge.
 //
 // Real devices connect over MQTT 3.1.1, as IoT Hub's MQTT support
-// documents it (the front end is emulator/internal/devicemqtt): client id
+// documents it (the front end is emulator/internal/devicemqtt, which reaches
+// the hub core through emulator/internal/mqttcore): client id
 // the device id (or deviceId/moduleId), user name
 // {host}/{deviceId}/?api-version=…[&model-id=…] (the model id becomes the
 // twin's modelId), password a SAS token signed with the device's key or a
@@ -137,4 +138,22 @@
 // with its delivery count), and lastActivityTime changes caused by activity
 // alone. The emulator has no global state: any number of emulators can run
 // side by side, each with its own state directory or none.
+//
+// Inside, the emulator is one hub core and a thin package per front end.
+// The core, emulator/internal/core, holds the hub's state (identities with
+// their twins, policies, device sessions, the query engine, C2D queues,
+// telemetry partitions, the state directory) and the rules every front end
+// shares: credentials checks, who may connect, twin writes with their
+// desired-property notifications, disconnecting disabled or deleted
+// identities, direct methods. Each front end speaks one protocol and asks
+// the core: emulator/internal/servicerest the service REST API,
+// emulator/internal/serviceamqp the service side of AMQP (CBS, C2D,
+// feedback, file notifications, the Event Hub-compatible endpoint), and
+// emulator/internal/devicemqtt devices over MQTT; device HTTPS and device
+// AMQP are to come as front ends of their own. emulator/internal/listener
+// is the port plumbing (sockets, protocol sniffing, TLS, WebSocket
+// upgrades), and emulator/internal/entra the Entra ID stand-in both service
+// front ends check tokens with. This package holds the public API and wires
+// the others together. [SimulatedDevice] and MQTT devices meet in the same
+// session layer of the core, so the service cannot tell them apart.
 package emulator

@@ -13,7 +13,20 @@
 // disconnecting devices that are disabled or deleted, direct methods
 // through the sessions, and the C2D queues' and partitions' bookkeeping.
 //
-// The front ends (service REST, service AMQP, device MQTT) import core;
-// core imports none of them, and only the emulator's internal state
-// packages: registry, sessions, query, devicebound, eventhubs and persist.
+// The emulator is this core and a thin package per front end around it,
+// wired together by the emulator's root package:
+//
+//	core         the hub's state and rules (this package)
+//	servicerest  the service REST API
+//	serviceamqp  the service side of AMQP: CBS, C2D, feedback, file
+//	             notifications, the Event Hub-compatible endpoint
+//	devicemqtt   devices over MQTT 3.1.1, reaching the core through mqttcore
+//	             (device HTTPS and device AMQP are to come, alike)
+//	listener     ports, protocol sniffing, TLS, WebSocket upgrades
+//	entra        Entra ID data actions, roles and tokens
+//
+// The front ends import core; core imports none of them (nor the listener
+// or the root): besides the SDK's iothub (error codes) and auth (SAS
+// tokens), only the emulator's internal state packages: registry,
+// sessions, query, devicebound, eventhubs and persist.
 package core

@@ -7,5 +7,6 @@
 // It is only an adapter, kept apart so that devicemqtt knows nothing of the
 // core: the CONNECT check (client id, user name, SAS password) reads
 // IoT Hub's MQTT conventions and asks the core; everything else forwards.
-// It depends on internal/core and internal/devicemqtt.
+// It depends on internal/core and internal/devicemqtt, and on the types
+// they share (internal/sessions, devicebound, eventhubs, registry).
 package mqttcore

@@ -11,5 +11,6 @@
 // It is thin: the queues and partitions are the core's (it opens them,
 // choosing how their AMQP side is advertised and authorised); it decides
 // who may attach. It depends on the hub core, internal/amqpserver,
-// internal/cbs, internal/eventhubs and internal/entra's data actions.
+// internal/cbs, internal/eventhubs, internal/entra's data actions and the
+// SDK's auth (token types).
 package serviceamqp

@@ -12,6 +12,7 @@
 // request does is the core's. The emulator's root package gives it the
 // request log and fault injection as hooks.
 //
-// It depends on the hub core (internal/core), the identity registry's types
-// (internal/registry) and internal/entra's data actions.
+// It depends on the hub core (internal/core), the types of
+// internal/registry and internal/sessions, internal/entra's data actions,
+// and the SDK's iothub error codes.
 package servicerest
