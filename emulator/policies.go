@@ -28,7 +28,8 @@ const (
 )
 
 // The public rights are the core's, bit for bit: they convert both ways
-// and are kept in the state directory as numbers.
+// and are kept in the state directory as numbers. The index below is 0
+// only when every bit matches; a mismatch does not compile.
 var _ = [1]struct{}{}[uint8(RegistryRead)^uint8(core.RegistryRead)|
 	uint8(RegistryWrite)^uint8(core.RegistryWrite)|
 	uint8(ServiceConnect)^uint8(core.ServiceConnect)|
