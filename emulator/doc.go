@@ -72,15 +72,19 @@
 // the device id (or deviceId/moduleId), user name
 // {host}/{deviceId}/?api-version=…[&model-id=…] (the model id becomes the
 // twin's modelId), password a SAS token signed with the device's key or a
-// policy with DeviceConnect; telemetry on devices/{id}/messages/events/
+// policy with DeviceConnect — or, for a selfSigned identity, no password
+// and a TLS client certificate with its primary or secondary thumbprint
+// (SHA-1 or SHA-256; over MQTTS and over WebSockets alike; CA-signed
+// identities are refused, the emulator holding no verified CA
+// certificates); telemetry on devices/{id}/messages/events/
 // with its property bag, C2D on devices/{id}/messages/devicebound/#
 // (PUBACK completes), direct methods on $iothub/methods/POST/#, twins on
 // $iothub/twin/…, CleanSession 0 keeping subscriptions across reconnects.
 // Refusals answer the CONNACK codes the hub sends; QoS 2, another device's
 // topics and messages over 256 KB close the connection; an expiring token
-// or a second connection of the identity ends it. X.509 client certificates
-// are not supported yet. MQTT and simulated devices meet the same session
-// layer, so the service cannot tell them apart.
+// or a second connection of the identity ends it. MQTT and simulated
+// devices meet the same session layer, so the service cannot tell them
+// apart.
 //
 // The status codes of successful answers were checked against what the
 // real hub sends, not only against the REST definition, which sometimes

@@ -89,7 +89,7 @@ func readEvents(t *testing.T, e *emulator.Emulator, n int) []*eventhub.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := eventhub.NewConsumerFromConnectionString(e.ConnectionString(), nil)
+	c, err := eventhub.NewConsumerFromConnectionString(e.ConnectionString(), &eventhub.ConsumerOptions{TLSConfig: e.TLSConfig()})
 	require.NoError(t, err)
 	defer c.Close(ctx)
 	var out []*eventhub.Event
@@ -176,6 +176,13 @@ func rawConnect(t *testing.T, e *emulator.Emulator, version byte, clientID, user
 	t.Helper()
 	nc, err := net.Dial("tcp", e.HostName())
 	require.NoError(t, err)
+	return connectOn(t, nc, version, clientID, username, password, keepAlive), nc
+}
+
+// connectOn sends a CONNECT on nc (closed at the test's end) and returns
+// the CONNACK's return code.
+func connectOn(t *testing.T, nc net.Conn, version byte, clientID, username, password string, keepAlive uint16) byte {
+	t.Helper()
 	t.Cleanup(func() { nc.Close() })
 	name := "MQTT"
 	if version == 3 {
@@ -191,7 +198,7 @@ func rawConnect(t *testing.T, e *emulator.Emulator, version byte, clientID, user
 	}
 	var buf bytes.Buffer
 	require.NoError(t, pk.ConnectEncode(&buf))
-	_, err = nc.Write(buf.Bytes())
+	_, err := nc.Write(buf.Bytes())
 	require.NoError(t, err)
 	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp := make([]byte, 4)
@@ -199,7 +206,7 @@ func rawConnect(t *testing.T, e *emulator.Emulator, version byte, clientID, user
 	require.NoError(t, err)
 	require.Equal(t, byte(0x20), resp[0], "CONNACK")
 	_ = nc.SetReadDeadline(time.Time{})
-	return resp[3], nc
+	return resp[3]
 }
 
 func readFull(c net.Conn, b []byte) (int, error) {

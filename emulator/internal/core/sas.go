@@ -120,7 +120,7 @@ func (h *Hub) ResourcePath(resource string) (string, bool) {
 // by a policy with DeviceConnect, and unexpired. It returns the expiry.
 func (h *Hub) CheckDeviceToken(key sessions.Key, password string) (time.Time, error) {
 	if password == "" {
-		return time.Time{}, errors.New("no password: X.509 client certificates are not supported by this emulator; use a SAS token")
+		return time.Time{}, errors.New("no password (a SAS token) and no client certificate")
 	}
 	sas, err := auth.ParseSAS(password)
 	if err != nil {

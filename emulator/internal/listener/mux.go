@@ -183,8 +183,12 @@ type peekedConn struct {
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // PeerCertificates returns the client certificates of a connection the
-// ports handed to a handler, when it came over TLS; nil otherwise.
+// ports (or a WebSocket upgrade) handed to a handler, when it came over
+// TLS; nil otherwise.
 func PeerCertificates(c net.Conn) []*x509.Certificate {
+	if cc, ok := c.(*certConn); ok {
+		return cc.peers
+	}
 	if pc, ok := c.(*peekedConn); ok {
 		c = pc.Conn
 	}

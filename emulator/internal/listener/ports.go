@@ -250,6 +250,13 @@ func (p *Ports) Serve(tlsConfig *tls.Config, handler http.Handler, opts *HTTPOpt
 		ReadTimeout:       o.ReadTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(p.logger.Handler(), slog.LevelDebug),
+		// The server sees the ports' wrapped connections, not *tls.Conn,
+		// so it leaves Request.TLS nil: the connection goes into each
+		// request's context instead, for a WebSocket upgrade to find the
+		// client certificates under it.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
 	p.serveDone = make(chan struct{})
 	for _, m := range p.muxes {

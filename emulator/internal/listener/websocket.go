@@ -2,6 +2,7 @@ package listener
 
 import (
 	"context"
+	"crypto/x509"
 	"net"
 	"net/http"
 	"strings"
@@ -77,7 +78,22 @@ func (p *Ports) ServeWebSocket(ctx context.Context, w http.ResponseWriter, r *ht
 	}
 	// The front end owns the connection until it ends; ctx ends it at
 	// shutdown.
-	nc := websocket.NetConn(ctx, c, websocket.MessageBinary)
+	var nc net.Conn = websocket.NetConn(ctx, c, websocket.MessageBinary)
 	defer nc.Close()
+	if under, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		if peers := PeerCertificates(under); len(peers) > 0 {
+			nc = &certConn{Conn: nc, peers: peers}
+		}
+	}
 	(*h)(nc)
+}
+
+// connKey is the request context key of the connection a request came on.
+type connKey struct{}
+
+// certConn is a connection carried by a WebSocket whose TLS connection
+// presented client certificates; PeerCertificates finds them.
+type certConn struct {
+	net.Conn
+	peers []*x509.Certificate
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
@@ -22,8 +23,9 @@ func refuse(code byte, format string, args ...any) error {
 // deviceId/moduleId), the user name {host}/{deviceId}[/{moduleId}]/?api-version=…
 // names the same identity on this hub, and the password is a SAS token for
 // {host}/devices/{id}[/modules/{mid}] signed with one of the identity's keys
-// (or by a policy with DeviceConnect), unexpired; the identity must exist
-// and its device be enabled. A model-id in the user name becomes the
+// (or by a policy with DeviceConnect), unexpired — or, with no password,
+// the TLS client certificate has one of a selfSigned identity's
+// thumbprints; the identity must exist and its device be enabled. A model-id in the user name becomes the
 // twin's modelId.
 func (h *Hub) Authenticate(_ context.Context, info devicemqtt.ConnectInfo) (devicemqtt.Identity, error) {
 	key := sessions.Key{DeviceID: info.ClientID}
@@ -47,7 +49,13 @@ func (h *Hub) Authenticate(_ context.Context, info devicemqtt.ConnectInfo) (devi
 	if path != want {
 		return devicemqtt.Identity{}, refuse(devicemqtt.ConnIdentifierRejected, "the user name names %q, the client id %q", path, info.ClientID)
 	}
-	expires, err := h.hub.CheckDeviceToken(key, string(info.Password))
+	var expires time.Time
+	if len(info.Password) == 0 && len(info.PeerCertificates) > 0 {
+		// An X.509 device sends no password; its certificate names it.
+		err = h.hub.CheckDeviceCertificate(key, info.PeerCertificates)
+	} else {
+		expires, err = h.hub.CheckDeviceToken(key, string(info.Password))
+	}
 	if err != nil {
 		return devicemqtt.Identity{}, refuse(devicemqtt.ConnNotAuthorized, "%v", err)
 	}
