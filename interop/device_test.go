@@ -5,11 +5,22 @@ package interop_test
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +33,7 @@ import (
 	"github.com/iotkit-go/iothub/emulator"
 	"github.com/iotkit-go/iothub/eventhub"
 	"github.com/iotkit-go/iothub/methods"
+	"github.com/iotkit-go/iothub/registry"
 	"github.com/iotkit-go/iothub/twin"
 )
 
@@ -35,7 +47,16 @@ type nodeDevice struct {
 	lines chan string
 }
 
+// startNodeDevice starts device.js for a device whose key is
+// nodeDeviceKey.
 func startNodeDevice(t *testing.T, h *hub, deviceID, transport string) *nodeDevice {
+	t.Helper()
+	return startNodeDeviceWith(t, h, "HostName="+h.HostName()+";DeviceId="+deviceID+";SharedAccessKey="+nodeDeviceKey, transport)
+}
+
+// startNodeDeviceWith starts device.js with a device connection string
+// and more environment variables (NAME=value).
+func startNodeDeviceWith(t *testing.T, h *hub, connectionString, transport string, env ...string) *nodeDevice {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
@@ -43,9 +64,10 @@ func startNodeDevice(t *testing.T, h *hub, deviceID, transport string) *nodeDevi
 	cmd.Dir = nodeDir
 	cmd.Env = append(os.Environ(),
 		"NODE_EXTRA_CA_CERTS="+h.caFile,
-		"DEVICE_CONNECTION_STRING=HostName="+h.HostName()+";DeviceId="+deviceID+";SharedAccessKey="+nodeDeviceKey,
+		"DEVICE_CONNECTION_STRING="+connectionString,
 		"TRANSPORT="+transport,
 	)
+	cmd.Env = append(cmd.Env, env...)
 	in, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	out, err := cmd.StdoutPipe()
@@ -261,4 +283,73 @@ func assertFeedback(ctx context.Context, t *testing.T, cc *c2d.Client, msgID str
 	})
 	require.NotNil(t, found, fmt.Sprintf("feedback for %s", msgID))
 	assert.Equal(t, want, found.StatusCode)
+}
+
+// TestNodeDeviceX509 connects the official Node.js device SDK with an
+// X.509 certificate (x509=true, the certificate and key given to
+// setOptions) to devices registered with its thumbprint — SHA-1 as the
+// primary of one, SHA-256 as the secondary of the other — over MQTT and
+// MQTT over WebSockets, and checks the hub knows who they are: their
+// telemetry is theirs and they answer direct methods.
+func TestNodeDeviceX509(t *testing.T) {
+	h := startHub(t)
+	opts := &iothub.ClientOptions{TLSConfig: h.TLSConfig()}
+	reg, err := registry.NewClientFromConnectionString(h.ConnectionString(), opts)
+	require.NoError(t, err)
+	mc, err := methods.NewClientFromConnectionString(h.ConnectionString(), opts)
+	require.NoError(t, err)
+	consumer, err := eventhub.NewConsumerFromConnectionString(h.ConnectionString(), &eventhub.ConsumerOptions{TLSConfig: h.TLSConfig()})
+	require.NoError(t, err)
+	defer consumer.Close(context.Background())
+
+	for _, transport := range []string{"mqtt", "mqttws"} {
+		id := "node-x509-" + transport
+		t.Run(transport, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			certPEM, keyPEM, der := selfSignedCert(t, id)
+			sha1Sum, sha256Sum := sha1.Sum(der), sha256.Sum256(der)
+			thumb := &registry.X509Thumbprint{PrimaryThumbprint: strings.ToUpper(hex.EncodeToString(sha1Sum[:]))}
+			if transport == "mqttws" {
+				thumb = &registry.X509Thumbprint{PrimaryThumbprint: strings.Repeat("AB", 20), SecondaryThumbprint: hex.EncodeToString(sha256Sum[:])}
+			}
+			_, err := reg.CreateDevice(ctx, &registry.Device{DeviceID: id, Authentication: &registry.Authentication{Type: registry.AuthSelfSigned, X509Thumbprint: thumb}})
+			require.NoError(t, err)
+			dir := t.TempDir()
+			certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+			require.NoError(t, os.WriteFile(certFile, certPEM, 0o600))
+			require.NoError(t, os.WriteFile(keyFile, keyPEM, 0o600))
+
+			d := startNodeDeviceWith(t, h, "HostName="+h.HostName()+";DeviceId="+id+";x509=true", transport,
+				"X509_CERT_FILE="+certFile, "X509_KEY_FILE="+keyFile)
+			d.await("ready")
+			ev := findEvent(ctx, t, consumer, h, id)
+			assert.JSONEq(t, `{"temperature":21.5}`, string(ev.Body))
+			resp, err := mc.Invoke(ctx, id, &methods.Request{MethodName: "echo", Payload: json.RawMessage(`{"x509":true}`), ResponseTimeout: 10 * time.Second})
+			require.NoError(t, err)
+			assert.Equal(t, 200, resp.Status)
+			assert.JSONEq(t, `{"echo":{"x509":true},"method":"echo"}`, string(resp.Payload))
+		})
+	}
+}
+
+// selfSignedCert makes a device certificate as a self-signed X.509
+// device has one: its common name the device id.
+func selfSignedCert(t *testing.T, cn string) (certPEM, keyPEM, der []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), der
 }

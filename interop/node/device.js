@@ -5,6 +5,9 @@
 //   DEVICE_CONNECTION_STRING=HostName=…;DeviceId=…;SharedAccessKey=… \
 //   TRANSPORT=mqtt|mqttws node device.js
 //
+// An X.509 device has x509=true in its connection string and its
+// certificate and key in the PEM files X509_CERT_FILE and X509_KEY_FILE.
+//
 // It connects, answers the direct method "echo", completes every C2D
 // message, reports properties, follows desired ones and sends one
 // telemetry message, then prints "ready". Each event prints a line
@@ -12,6 +15,7 @@
 // stdin: "close", "open", "exit", each answered by "closed", "opened".
 'use strict';
 
+const fs = require('node:fs');
 const readline = require('node:readline');
 const { Client, Message } = require('azure-iot-device');
 const { Mqtt, MqttWs } = require('azure-iot-device-mqtt');
@@ -23,6 +27,12 @@ function say(kind, value) {
 async function main() {
   const transport = process.env.TRANSPORT === 'mqttws' ? MqttWs : Mqtt;
   const client = Client.fromConnectionString(process.env.DEVICE_CONNECTION_STRING, transport);
+  if (process.env.X509_CERT_FILE) {
+    await client.setOptions({
+      cert: fs.readFileSync(process.env.X509_CERT_FILE, 'utf8'),
+      key: fs.readFileSync(process.env.X509_KEY_FILE, 'utf8'),
+    });
+  }
   client.on('error', (err) => say('error', String(err)));
   client.on('message', (msg) => {
     const props = {};
