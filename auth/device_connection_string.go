@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -12,8 +13,11 @@ import (
 //
 //	HostName=myhub.azure-devices.net;DeviceId=sensor-1;SharedAccessKey=<base64>
 //	HostName=myhub.azure-devices.net;DeviceId=edge-1;ModuleId=filter;SharedAccessKey=<base64>
+//	HostName=myhub.azure-devices.net;DeviceId=camera-1;x509=true
 //
-// Printing it never shows the key.
+// The last names an X.509 identity: it holds no key, and the device
+// connects with its client certificate instead. Printing it never shows
+// the key.
 type DeviceConnectionString struct {
 	// HostName is the hub's host name, possibly with a port.
 	HostName string
@@ -26,11 +30,16 @@ type DeviceConnectionString struct {
 	// UseDevelopmentEmulator says to talk to a local emulator over plain TCP
 	// (accepted for loopback hosts only).
 	UseDevelopmentEmulator bool
+	// X509 (x509=true) says the identity authenticates with an X.509
+	// client certificate, which the connection string does not hold; it
+	// then has no SharedAccessKey.
+	X509 bool
 }
 
 // ParseDeviceConnectionString parses a device or module connection string.
 // Fields are ";"-separated, names matched without regard to case; HostName,
-// DeviceId and SharedAccessKey are required. Every broken rule is a
+// DeviceId and either SharedAccessKey or x509=true are required. Every
+// broken rule is a
 // [*ConnectionStringError] naming the field, never holding the key.
 func ParseDeviceConnectionString(s string) (*DeviceConnectionString, error) {
 	if strings.TrimSpace(s) == "" {
@@ -48,7 +57,7 @@ func ParseDeviceConnectionString(s string) (*DeviceConnectionString, error) {
 		name, value, ok := strings.Cut(part, "=")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		field := ""
-		for _, f := range []string{"HostName", "DeviceId", "ModuleId", "SharedAccessKey", "GatewayHostName", fieldUseDevelopmentEmulator} {
+		for _, f := range []string{"HostName", "DeviceId", "ModuleId", "SharedAccessKey", "GatewayHostName", fieldUseDevelopmentEmulator, fieldX509} {
 			if strings.EqualFold(name, f) {
 				field = f
 			}
@@ -57,7 +66,7 @@ func ParseDeviceConnectionString(s string) (*DeviceConnectionString, error) {
 		case field == "" && (strings.EqualFold(name, fieldSharedAccessKeyName) || strings.EqualFold(name, fieldEndpoint)):
 			return nil, &ConnectionStringError{Field: name, Problem: "belongs to a service connection string; a device needs HostName, DeviceId and SharedAccessKey"}
 		case field == "":
-			return nil, &ConnectionStringError{Field: fmt.Sprintf("field %d", position), Problem: "(counting from 1) does not have a known name (known: HostName, DeviceId, ModuleId, SharedAccessKey, GatewayHostName, UseDevelopmentEmulator)"}
+			return nil, &ConnectionStringError{Field: fmt.Sprintf("field %d", position), Problem: "(counting from 1) does not have a known name (known: HostName, DeviceId, ModuleId, SharedAccessKey, GatewayHostName, UseDevelopmentEmulator, x509)"}
 		case !ok:
 			return nil, &ConnectionStringError{Field: field, Problem: `has no value (no "=")`}
 		case seen[field]:
@@ -77,10 +86,14 @@ func ParseDeviceConnectionString(s string) (*DeviceConnectionString, error) {
 			d.SharedAccessKey = NewSecret(value)
 		case "GatewayHostName":
 			d.GatewayHostName = value
-		case fieldUseDevelopmentEmulator:
+		case fieldUseDevelopmentEmulator, fieldX509:
 			switch {
 			case strings.EqualFold(value, "true"):
-				d.UseDevelopmentEmulator = true
+				if field == fieldX509 {
+					d.X509 = true
+				} else {
+					d.UseDevelopmentEmulator = true
+				}
 			case !strings.EqualFold(value, "false"):
 				return nil, &ConnectionStringError{Field: field, Problem: `is neither "true" nor "false"`}
 			}
@@ -91,20 +104,27 @@ func ParseDeviceConnectionString(s string) (*DeviceConnectionString, error) {
 		return nil, &ConnectionStringError{Field: "HostName", Problem: "is missing"}
 	case d.DeviceID == "":
 		return nil, &ConnectionStringError{Field: "DeviceId", Problem: "is missing"}
-	case d.SharedAccessKey.IsZero():
-		return nil, &ConnectionStringError{Field: "SharedAccessKey", Problem: "is missing (X.509 device connection strings are not supported)"}
+	case d.X509 && !d.SharedAccessKey.IsZero():
+		return nil, &ConnectionStringError{Field: "SharedAccessKey", Problem: "is given with x509=true; an identity authenticates with a key or with a certificate, not both"}
+	case !d.X509 && d.SharedAccessKey.IsZero():
+		return nil, &ConnectionStringError{Field: "SharedAccessKey", Problem: "is missing (or x509=true, for a device with a certificate)"}
 	}
 	if err := checkHost(d.HostName); err != nil {
 		return nil, &ConnectionStringError{Field: "HostName", Problem: err.Error()}
 	}
-	if _, err := decodeKey(d.SharedAccessKey.Reveal()); err != nil {
-		return nil, &ConnectionStringError{Field: "SharedAccessKey", Problem: err.Error()}
+	if !d.X509 {
+		if _, err := decodeKey(d.SharedAccessKey.Reveal()); err != nil {
+			return nil, &ConnectionStringError{Field: "SharedAccessKey", Problem: err.Error()}
+		}
 	}
 	if d.UseDevelopmentEmulator && !isLoopback(d.HostName) {
 		return nil, &ConnectionStringError{Field: fieldUseDevelopmentEmulator, Problem: "is only allowed for loopback hosts (localhost, 127.0.0.0/8, ::1)"}
 	}
 	return &d, nil
 }
+
+// fieldX509 names the flag of an X.509 identity.
+const fieldX509 = "x509"
 
 // Resource is the token resource of the identity: {host}/devices/{id}, or
 // {host}/devices/{id}/modules/{mid}, ids escaped.
@@ -118,7 +138,11 @@ func (d *DeviceConnectionString) Resource() string {
 
 // Token signs a SAS token for the identity, valid until expiry: the
 // password of MQTT and the token of HTTPS device calls.
+// An X.509 identity has no key to sign with: it gets an error.
 func (d *DeviceConnectionString) Token(expiry time.Time) (string, error) {
+	if d.X509 {
+		return "", errors.New("auth: device " + d.DeviceID + " authenticates with an X.509 certificate (x509=true), not a SAS token")
+	}
 	return SignSAS(d.Resource(), "", d.SharedAccessKey.Reveal(), expiry)
 }
 
@@ -129,7 +153,11 @@ func (d *DeviceConnectionString) String() string {
 	if d.ModuleID != "" {
 		parts = append(parts, "ModuleId="+d.ModuleID)
 	}
-	parts = append(parts, "SharedAccessKey="+redacted)
+	if d.X509 {
+		parts = append(parts, fieldX509+"=true")
+	} else {
+		parts = append(parts, "SharedAccessKey="+redacted)
+	}
 	if d.GatewayHostName != "" {
 		parts = append(parts, "GatewayHostName="+d.GatewayHostName)
 	}

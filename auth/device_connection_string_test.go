@@ -32,8 +32,22 @@ func TestParseDeviceConnectionString(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, emu.UseDevelopmentEmulator)
 
+	x, err := ParseDeviceConnectionString("HostName=myhub.azure-devices.net;DeviceId=cam-1;X509=True")
+	require.NoError(t, err)
+	assert.True(t, x.X509)
+	assert.True(t, x.SharedAccessKey.IsZero())
+	assert.Equal(t, "HostName=myhub.azure-devices.net;DeviceId=cam-1;x509=true", x.String())
+	_, err = x.Token(time.Now().Add(time.Hour))
+	assert.ErrorContains(t, err, "X.509")
+	off, err := ParseDeviceConnectionString("HostName=h;DeviceId=d;x509=false;SharedAccessKey=" + testKey)
+	require.NoError(t, err)
+	assert.False(t, off.X509)
+
 	for _, tc := range []struct{ in, field string }{
 		{"", ""},
+		{"HostName=h;DeviceId=d;x509=true;SharedAccessKey=" + testKey, "SharedAccessKey"},
+		{"HostName=h;DeviceId=d;x509=yes", "x509"},
+		{"HostName=h;DeviceId=d;x509=false", "SharedAccessKey"},
 		{"DeviceId=d;SharedAccessKey=" + testKey, "HostName"},
 		{"HostName=h;SharedAccessKey=" + testKey, "DeviceId"},
 		{"HostName=h;DeviceId=d", "SharedAccessKey"},
@@ -55,12 +69,18 @@ func FuzzParseDeviceConnectionString(f *testing.F) {
 	f.Add("HostName=myhub.azure-devices.net;DeviceId=d1;SharedAccessKey=" + testKey)
 	f.Add("HostName=h;DeviceId=d;ModuleId=m;SharedAccessKey=" + testKey + ";GatewayHostName=g")
 	f.Add(";;HostName=;=;DeviceId")
+	f.Add("HostName=h;DeviceId=d;x509=true")
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := ParseDeviceConnectionString(s)
 		if err != nil {
 			return
 		}
 		require.NotEmpty(t, d.DeviceID)
+		if d.X509 {
+			require.True(t, d.SharedAccessKey.IsZero(), "an X.509 identity holds no key")
+			require.Contains(t, d.String(), "x509=true")
+			return
+		}
 		require.Contains(t, d.String(), "SharedAccessKey=<redacted>")
 		require.NotContains(t, d.String(), "SharedAccessKey="+d.SharedAccessKey.Reveal()+";")
 	})
