@@ -39,6 +39,8 @@ func simulateCommand(g *globals) *cobra.Command {
 		tmpl     string
 		methods  []string
 		count    int
+		certs    []string
+		keys     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate",
@@ -48,14 +50,17 @@ each sends telemetry at --rate from --template, answers every direct method
 (echo, or as --method says), completes C2D messages and reports every desired
 property back as reported. Devices are created with the service connection
 string (--devices N, named --prefix000…; existing ones are reused), or given
-with --device-connection-string (repeatable). A summary line shows what they
-did; Ctrl-C stops.
+with --device-connection-string (repeatable). An X.509 device (x509=true in
+its connection string) connects with the certificate and key of --cert and
+--key, given once for each such device, in the same order. A summary line
+shows what they did; Ctrl-C stops.
 
 Template placeholders: {{seq}} (the message's number), {{now}} (RFC 3339
 time), {{rand A B}} (a random number in [A, B), integers if both are).`,
 		Example: `  iothub simulate --devices 10 --rate 2/s
   iothub simulate --device-connection-string "$DEVICE_CS" --method reboot=202:'{"rebooting":true}'
-  iothub simulate --devices 3 --template '{"temp":{{rand 20 30}},"seq":{{seq}},"at":"{{now}}"}'`,
+  iothub simulate --devices 3 --template '{"temp":{{rand 20 30}},"seq":{{seq}},"at":"{{now}}"}'
+  iothub simulate --device-connection-string "HostName=…;DeviceId=cam-1;x509=true" --cert cam-1.pem --key cam-1.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			interval, err := parseRate(rate)
@@ -74,6 +79,10 @@ time), {{rand A B}} (a random number in [A, B), integers if both are).`,
 			if err != nil {
 				return err
 			}
+			clientCerts, err := pairCertificates(ids, certs, keys)
+			if err != nil {
+				return err
+			}
 			tc, err := g.tlsConfig()
 			if err != nil {
 				return err
@@ -84,11 +93,11 @@ time), {{rand A B}} (a random number in [A, B), integers if both are).`,
 			errs := make(chan error, len(ids))
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
-			for _, id := range ids {
+			for i, id := range ids {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if err := sim.run(ctx, id); err != nil {
+					if err := sim.run(ctx, id, clientCerts[i]); err != nil {
 						errs <- fmt.Errorf("device %s: %w", id.DeviceID, err)
 						cancel()
 					}
@@ -114,6 +123,8 @@ time), {{rand A B}} (a random number in [A, B), integers if both are).`,
 	f.StringVar(&tmpl, "template", `{"seq":{{seq}},"temperature":{{rand 20 30}},"at":"{{now}}"}`, "the telemetry body")
 	f.StringArrayVar(&methods, "method", nil, "answer method name with status and JSON: name=status:json (repeatable; others are echoed with 200)")
 	f.IntVar(&count, "count", 0, "stop after this many messages per device (0: until interrupted)")
+	f.StringArrayVar(&certs, "cert", nil, "the client certificate (PEM) of an x509=true device (repeatable, in their order)")
+	f.StringArrayVar(&keys, "key", nil, "the private key (PEM) of the --cert at the same place (repeatable)")
 	return cmd
 }
 
@@ -242,6 +253,39 @@ func simulatedIdentities(ctx context.Context, g *globals, given []string, n int,
 	return out, nil
 }
 
+// pairCertificates loads the --cert and --key files for the X.509
+// devices among ids, in their order: the result holds each device's
+// certificate, nil for devices with keys.
+func pairCertificates(ids []*auth.DeviceConnectionString, certs, keys []string) ([]*tls.Certificate, error) {
+	if len(certs) != len(keys) {
+		return nil, fmt.Errorf("%d --cert and %d --key: give one key for each certificate", len(certs), len(keys))
+	}
+	out := make([]*tls.Certificate, len(ids))
+	next := 0
+	for i, d := range ids {
+		if !d.X509 {
+			continue
+		}
+		if d.UseDevelopmentEmulator {
+			return nil, fmt.Errorf("device %s: an X.509 device presents its certificate over TLS; UseDevelopmentEmulator=true means plain TCP (start the emulator with --tls or --standard-ports)", d.DeviceID)
+		}
+		if next == len(certs) {
+			return nil, fmt.Errorf("device %s has x509=true but no --cert and --key of its own: give one pair for each X.509 device, in their order", d.DeviceID)
+		}
+		c, err := tls.LoadX509KeyPair(certs[next], keys[next])
+		if err != nil {
+			// The error names the files and what is wrong, never the key.
+			return nil, fmt.Errorf("device %s: --cert %s --key %s: %w", d.DeviceID, certs[next], keys[next], err)
+		}
+		out[i] = &c
+		next++
+	}
+	if next < len(certs) {
+		return nil, fmt.Errorf("%d --cert given for %d X.509 devices (x509=true)", len(certs), next)
+	}
+	return out, nil
+}
+
 // simStats counts what the simulated devices did.
 type simStats struct {
 	connected, sent, methods, c2d, desired, errors atomic.Int64
@@ -314,8 +358,9 @@ func brokerURL(d *auth.DeviceConnectionString) string {
 	return "ssl://" + host
 }
 
-// run plays one device until ctx ends (or it sent count messages).
-func (s *simulator) run(ctx context.Context, d *auth.DeviceConnectionString) error {
+// run plays one device until ctx ends (or it sent count messages); an
+// X.509 device presents cert.
+func (s *simulator) run(ctx context.Context, d *auth.DeviceConnectionString, cert *tls.Certificate) error {
 	clientID := d.DeviceID
 	user := d.HostName + "/" + d.DeviceID + "/"
 	prefix := "devices/" + d.DeviceID + "/"
@@ -328,10 +373,21 @@ func (s *simulator) run(ctx context.Context, d *auth.DeviceConnectionString) err
 	opts := mqtt.NewClientOptions().AddBroker(brokerURL(d)).SetClientID(clientID).SetUsername(user).
 		SetProtocolVersion(4).SetCleanSession(false).SetAutoReconnect(true).SetKeepAlive(60 * time.Second).
 		SetCredentialsProvider(func() (string, string) {
+			if d.X509 {
+				return user, "" // the certificate is the credential
+			}
 			tok, _ := d.Token(time.Now().Add(simTokenLifetime))
 			return user, tok
 		})
-	if s.tls != nil {
+	switch {
+	case cert != nil:
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if s.tls != nil {
+			cfg = s.tls.Clone()
+		}
+		cfg.Certificates = []tls.Certificate{*cert}
+		opts.SetTLSConfig(cfg)
+	case s.tls != nil:
 		opts.SetTLSConfig(s.tls)
 	}
 	opts.SetOnConnectHandler(func(c mqtt.Client) {
