@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/iotkit-go/iothub/emulator/internal/core"
+	"github.com/iotkit-go/iothub/emulator/internal/deviceamqp"
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
 	"github.com/iotkit-go/iothub/emulator/internal/entra"
 	"github.com/iotkit-go/iothub/emulator/internal/listener"
@@ -260,6 +261,9 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		Logger:         e.logger,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := deviceamqp.Register(e.amqp, hub, &deviceamqp.Options{Logger: e.logger}); err != nil {
 		return nil, err
 	}
 	e.ports.Handle(listener.AMQP, func(c net.Conn) { _ = e.amqp.ServeConn(hub.BaseContext(), c) })

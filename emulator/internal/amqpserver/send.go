@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"github.com/Azure/go-amqp"
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver/encoding"
@@ -15,7 +16,14 @@ type SendOptions struct {
 	// is mixed; links attached as settled or unsettled use their mode.
 	// Default: false (unsettled, the client reports an outcome).
 	Settled bool
+	// Tag is the delivery-tag, at most 32 bytes, for nodes whose clients
+	// read meaning into it (IoT Hub's C2D lock tokens). Default: the
+	// delivery-id's four bytes.
+	Tag []byte
 }
+
+// maxTagSize is the largest delivery-tag AMQP allows.
+const maxTagSize = 32
 
 // OutgoingDelivery is a message sent on an outgoing link. It completes when
 // the client settles it (Outcome set) or the link ends first (error set).
@@ -91,6 +99,9 @@ func (l *OutgoingLink) Send(ctx context.Context, msg *amqp.Message, opts *SendOp
 // nodes that store messages encoded and should not decode and encode each
 // again to send it. payload must not be modified afterwards.
 func (l *OutgoingLink) SendEncoded(ctx context.Context, payload []byte, opts *SendOptions) (*OutgoingDelivery, error) {
+	if opts != nil && len(opts.Tag) > maxTagSize {
+		return nil, fmt.Errorf("amqpserver: a delivery-tag of %d bytes; at most %d", len(opts.Tag), maxTagSize)
+	}
 	var err error
 	c := l.c
 	c.mu.Lock()
@@ -125,6 +136,35 @@ func (l *OutgoingLink) SendEncoded(ctx context.Context, payload []byte, opts *Se
 	}
 }
 
+// WaitCredit waits until the client has granted credit on the link, so
+// that a node can take a message from its store only when it can send it
+// at once. It fails when ctx ends or the link detaches.
+func (l *OutgoingLink) WaitCredit(ctx context.Context) error {
+	c := l.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if l.terminated {
+			return l.termErr
+		}
+		if l.credit > 0 && l.attached {
+			return nil
+		}
+		wake := l.s.wake
+		c.mu.Unlock()
+		var err error
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		c.mu.Lock()
+		if err != nil && !l.terminated {
+			return err
+		}
+	}
+}
+
 // TrySend sends msg if the client has granted credit, and otherwise returns
 // ErrNoCredit without waiting.
 func (l *OutgoingLink) TrySend(msg *amqp.Message, opts *SendOptions) (*OutgoingDelivery, error) {
@@ -140,6 +180,9 @@ func (l *OutgoingLink) TrySend(msg *amqp.Message, opts *SendOptions) (*OutgoingD
 	defer c.mu.Unlock()
 	if l.terminated {
 		return nil, l.termErr
+	}
+	if opts != nil && len(opts.Tag) > maxTagSize {
+		return nil, fmt.Errorf("amqpserver: a delivery-tag of %d bytes; at most %d", len(opts.Tag), maxTagSize)
 	}
 	if !l.canSendLocked(len(payload)) {
 		return nil, ErrNoCredit
@@ -185,8 +228,13 @@ func (l *Link) transmitLocked(payload []byte, opts *SendOptions) *OutgoingDelive
 	}
 	id := s.nextDeliveryID
 	s.nextDeliveryID++
-	var tag [4]byte
-	binary.BigEndian.PutUint32(tag[:], id)
+	var idTag [4]byte
+	tag := idTag[:]
+	if opts != nil && len(opts.Tag) > 0 {
+		tag = opts.Tag
+	} else {
+		binary.BigEndian.PutUint32(idTag[:], id)
+	}
 	d := &OutgoingDelivery{link: l, id: id}
 	if settled {
 		d.done, d.outcome = closedChan, Accepted{}
@@ -196,7 +244,7 @@ func (l *Link) transmitLocked(payload []byte, opts *SendOptions) *OutgoingDelive
 	}
 	per := int(l.c.peerMaxOut) - transferOverhead
 	t := encoding.Transfer{
-		Handle: l.handle, DeliveryID: id, HasDeliveryID: true, DeliveryTag: tag[:],
+		Handle: l.handle, DeliveryID: id, HasDeliveryID: true, DeliveryTag: tag,
 		Settled: settled, HasSettled: true,
 	}
 	for first := true; first || len(payload) > 0; first = false {

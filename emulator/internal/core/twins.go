@@ -1,7 +1,10 @@
 package core
 
 import (
+	"bytes"
 	"encoding/json"
+
+	"github.com/iotkit-go/iothub"
 
 	"github.com/iotkit-go/iothub/emulator/internal/registry"
 	"github.com/iotkit-go/iothub/emulator/internal/sessions"
@@ -101,6 +104,19 @@ func (h *Hub) DeviceTwin(key sessions.Key) ([]byte, error) {
 		}
 	}
 	return json.Marshal(view)
+}
+
+// UpdateReportedJSON is UpdateReported for a patch as a device sends it,
+// in JSON: anything but a JSON object is refused with 400004
+// ArgumentInvalid.
+func (h *Hub) UpdateReportedJSON(key sessions.Key, patch []byte) (int64, error) {
+	var body map[string]any
+	dec := json.NewDecoder(bytes.NewReader(patch))
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil || body == nil {
+		return 0, iothub.NewError(iothub.CodeArgumentInvalid, "The reported properties are not a JSON object")
+	}
+	return h.UpdateReported(key, body)
 }
 
 // UpdateReported merges a device's patch (decoded with json.Number) into

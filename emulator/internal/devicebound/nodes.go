@@ -66,10 +66,10 @@ func (h *Hub) onDevicebound(d *amqpserver.Delivery) amqpserver.Outcome {
 	if !ok {
 		return reject(amqpserver.CondInvalidField, "the message's to property %q is not /devices/{id}/messages/devicebound or /devices/{id}/modules/{mid}/messages/devicebound", to)
 	}
-	m := &Message{To: to, Body: body(msg), Properties: map[string]string{}, Ack: AckNone}
+	m := &Message{To: to, Body: Body(msg), Properties: map[string]string{}, Ack: AckNone}
 	if p := msg.Properties; p != nil {
-		m.MessageID = idString(p.MessageID)
-		m.CorrelationID = idString(p.CorrelationID)
+		m.MessageID = IDString(p.MessageID)
+		m.CorrelationID = IDString(p.CorrelationID)
 		m.UserID = string(p.UserID)
 		if p.ContentType != nil {
 			m.ContentType = *p.ContentType
@@ -153,7 +153,9 @@ func ParseTo(to string) (Key, bool) {
 	return Key{}, false
 }
 
-func body(m *amqp.Message) []byte {
+// Body is the payload of an AMQP message: its data sections joined, or its
+// value as bytes.
+func Body(m *amqp.Message) []byte {
 	switch {
 	case len(m.Data) > 0:
 		var out []byte
@@ -173,7 +175,9 @@ func body(m *amqp.Message) []byte {
 	return nil
 }
 
-func idString(v any) string {
+// IDString writes an AMQP message-id or correlation-id (a string, a
+// uuid, binary or a number) as text.
+func IDString(v any) string {
 	switch id := v.(type) {
 	case nil:
 		return ""

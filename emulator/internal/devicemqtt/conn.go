@@ -18,7 +18,6 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
 
@@ -470,7 +469,7 @@ func (c *conn) pumpC2D(ctx context.Context) {
 func (c *conn) twinGet(rid string) {
 	body, err := c.s.hub.DeviceTwin(c.id.Key)
 	if err != nil {
-		c.twinAnswer(errorStatus(err), rid, 0, errorBody(err))
+		c.twinAnswer(sessions.ErrorStatus(err), rid, 0, sessions.ErrorBody(err))
 		return
 	}
 	c.twinAnswer(200, rid, 0, body)
@@ -480,7 +479,7 @@ func (c *conn) twinGet(rid string) {
 func (c *conn) twinReported(rid string, patch []byte) {
 	version, err := c.s.hub.UpdateReported(c.id.Key, patch)
 	if err != nil {
-		c.twinAnswer(errorStatus(err), rid, 0, errorBody(err))
+		c.twinAnswer(sessions.ErrorStatus(err), rid, 0, sessions.ErrorBody(err))
 		return
 	}
 	c.twinAnswer(204, rid, version, nil)
@@ -495,24 +494,6 @@ func (c *conn) twinAnswer(status int, rid string, version int64, body []byte) {
 		return
 	}
 	c.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: twinResponseTopic(status, rid, version), Payload: body})
-}
-
-func errorStatus(err error) int {
-	var he *iothub.Error
-	if errors.As(err, &he) && he.Code.StatusCode() != 0 {
-		return he.Code.StatusCode()
-	}
-	return 500
-}
-
-func errorBody(err error) []byte {
-	var he *iothub.Error
-	body := map[string]any{"message": err.Error()}
-	if errors.As(err, &he) {
-		body = map[string]any{"errorCode": int(he.Code), "message": he.Message}
-	}
-	b, _ := json.Marshal(body)
-	return b
 }
 
 // InvokeMethod implements sessions.Endpoint: it publishes the request and

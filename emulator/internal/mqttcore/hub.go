@@ -1,11 +1,8 @@
 package mqttcore
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 
-	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/emulator/internal/core"
 	"github.com/iotkit-go/iothub/emulator/internal/devicebound"
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
@@ -66,13 +63,7 @@ func (h *Hub) DeviceTwin(key sessions.Key) ([]byte, error) {
 
 // UpdateReported implements devicemqtt.Hub.
 func (h *Hub) UpdateReported(key sessions.Key, patch []byte) (int64, error) {
-	var body map[string]any
-	dec := json.NewDecoder(bytes.NewReader(patch))
-	dec.UseNumber()
-	if err := dec.Decode(&body); err != nil || body == nil {
-		return 0, iothub.NewError(iothub.CodeArgumentInvalid, "The reported properties are not a JSON object")
-	}
-	return h.hub.UpdateReported(key, body)
+	return h.hub.UpdateReportedJSON(key, patch)
 }
 
 // Touch implements devicemqtt.Hub.

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver"
+	"github.com/iotkit-go/iothub/emulator/internal/core"
+	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
 
 // saslPlain checks SASL PLAIN in its two forms. IoT Hub's: user
@@ -19,6 +21,9 @@ import (
 func (s *Service) saslPlain(_ context.Context, user, password string) (amqpserver.Identity, error) {
 	policy, hub, ok := strings.Cut(user, "@sas.root.")
 	if !ok {
+		if identity, hub, isDevice := strings.Cut(user, "@sas."); isDevice {
+			return s.saslPlainDevice(identity, hub, password)
+		}
 		return s.saslPlainKey(user, password)
 	}
 	if !strings.EqualFold(hub, s.hub.HubName()) {
@@ -38,6 +43,29 @@ func (s *Service) saslPlain(_ context.Context, user, password string) (amqpserve
 		return amqpserver.Identity{}, errors.New("the token's resource (sr) does not name this hub")
 	}
 	return amqpserver.Identity{Mechanism: "PLAIN", Name: user, Rights: strings.Split(p.Rights.String(), ", "), Expires: sas.Expiry}, nil
+}
+
+// saslPlainDevice checks the device form of SASL PLAIN: user
+// "<deviceId>@sas.<hub>" or "<deviceId>/<moduleId>@sas.<hub>", password a
+// SAS token for that identity signed with one of its keys (or by a policy
+// with DeviceConnect). It grants DeviceConnect over the identity until the
+// token expires.
+func (s *Service) saslPlainDevice(identity, hub, password string) (amqpserver.Identity, error) {
+	if !strings.EqualFold(hub, s.hub.HubName()) {
+		return amqpserver.Identity{}, errors.New("user name is not <deviceId>@sas.<hub> for this hub")
+	}
+	key := sessions.Key{DeviceID: identity}
+	if d, m, ok := strings.Cut(identity, "/"); ok {
+		key = sessions.Key{DeviceID: d, ModuleID: m}
+	}
+	if key.DeviceID == "" || strings.Contains(key.ModuleID, "/") {
+		return amqpserver.Identity{}, errors.New("user name is not <deviceId>[/<moduleId>]@sas.<hub>")
+	}
+	expires, err := s.hub.CheckDeviceToken(key, password)
+	if err != nil {
+		return amqpserver.Identity{}, err
+	}
+	return amqpserver.Identity{Mechanism: "PLAIN", Name: core.IdentityName(key), Rights: []string{"DeviceConnect"}, Scope: core.IdentityPath(key), Expires: expires}, nil
 }
 
 // saslPlainKey checks the Event Hubs form of SASL PLAIN: user the policy's

@@ -108,6 +108,21 @@ func Start(hub *core.Hub, opts *Options) (*Service, error) {
 	return s, nil
 }
 
+// Handle serves the addresses pattern matches with n, on the same AMQP
+// engine (and the same claims-based security) as the service's nodes: how
+// the device AMQP front end adds its links.
+func (s *Service) Handle(pattern string, n *amqpserver.Node) error {
+	return s.server.Handle(pattern, n)
+}
+
+// AuthorizeDeviceLink checks that the link's connection holds a live grant
+// with DeviceConnect over the link's address (a device's own token, or a
+// policy's with DeviceConnect), and watches it: the link is detached with
+// amqp:unauthorized-access once no renewed token covers it.
+func (s *Service) AuthorizeDeviceLink(l *amqpserver.Link) error {
+	return s.cbs.AuthorizeLink(l, cbs.DeviceConnect)
+}
+
 // ServeConn serves one AMQP connection until it closes, ctx ends or the
 // service is closed.
 func (s *Service) ServeConn(ctx context.Context, c net.Conn) error {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/iotkit-go/iothub/auth"
 	"github.com/iotkit-go/iothub/emulator/internal/cbs"
+	"github.com/iotkit-go/iothub/emulator/internal/core"
 	"github.com/iotkit-go/iothub/emulator/internal/entra"
 )
 
@@ -30,6 +31,9 @@ func (s *Service) verifyCBSToken(tokenType, token string) (cbs.Grant, error) {
 	default:
 		return cbs.Grant{}, fmt.Errorf("token type %q is not accepted; use %s or %s", tokenType, auth.TokenTypeSAS, auth.TokenTypeJWT)
 	}
+	if sas, err := auth.ParseSAS(token); err == nil && sas.KeyName == "" {
+		return s.verifyDeviceToken(sas, token)
+	}
 	p, sas, textKey, err := s.hub.VerifySAS(token)
 	if err != nil {
 		return cbs.Grant{}, err
@@ -45,6 +49,23 @@ func (s *Service) verifyCBSToken(tokenType, token string) (cbs.Grant, error) {
 		return cbs.Grant{}, fmt.Errorf("the signature does not match the keys of policy '%s'", p.Name)
 	}
 	return cbs.Grant{Principal: p.Name, Rights: cbs.Rights(p.Rights), Path: path, Expires: sas.Expiry}, nil
+}
+
+// verifyDeviceToken checks a token that names no policy: a device's (or
+// module's) own, signed with one of its keys for
+// {host}/devices/{id}[/modules/{mid}]. It grants DeviceConnect over that
+// identity until it expires; the identity need not be enabled yet (the
+// device links check that when they attach).
+func (s *Service) verifyDeviceToken(sas *auth.SAS, token string) (cbs.Grant, error) {
+	key, ok := core.ParseIdentityResource(sas.Resource)
+	if !ok {
+		return cbs.Grant{}, errors.New("a token without a policy name (skn) is a device's, and its resource (sr) must be {host}/devices/{id} or {host}/devices/{id}/modules/{mid}")
+	}
+	expires, err := s.hub.CheckDeviceToken(key, token)
+	if err != nil {
+		return cbs.Grant{}, err
+	}
+	return cbs.Grant{Principal: core.IdentityName(key), Rights: cbs.DeviceConnect, Path: core.IdentityPath(key), Expires: expires}, nil
 }
 
 // CBS rights of Entra ID grants. They sit above the four policy rights, so
