@@ -153,14 +153,21 @@ func (d *nodeDevice) send(command string) {
 	require.NoError(d.t, err)
 }
 
-// TestNodeDeviceSDK runs the official Node.js device SDK over MQTT and MQTT
-// over WebSockets against the emulator on the standard ports, and drives it
-// with this SDK's service clients: telemetry read by eventhub.Consumer, a
-// direct method, C2D with full feedback, reported and desired properties,
-// and a reconnect (CleanSession 0, the SDK's default) that gets the C2D
-// message sent while the device was away.
+// TestNodeDeviceSDK runs the official Node.js device SDK over MQTT, MQTT
+// over WebSockets, AMQP and AMQP over WebSockets against the emulator on
+// the standard ports, and drives it with this SDK's service clients:
+// telemetry read by eventhub.Consumer, a direct method, C2D with full
+// feedback (and, where the protocol has them, reject and abandon),
+// reported and desired properties, and a reconnect (MQTT: CleanSession 0,
+// the SDK's default) that gets the C2D message sent while the device was
+// away.
 func TestNodeDeviceSDK(t *testing.T) {
-	h := startHub(t, emulator.DeviceSeed{DeviceID: "node-mqtt", PrimaryKey: nodeDeviceKey}, emulator.DeviceSeed{DeviceID: "node-mqttws", PrimaryKey: nodeDeviceKey})
+	transports := []string{"mqtt", "mqttws", "amqp", "amqpws"}
+	var seeds []emulator.DeviceSeed
+	for _, tr := range transports {
+		seeds = append(seeds, emulator.DeviceSeed{DeviceID: "node-" + tr, PrimaryKey: nodeDeviceKey})
+	}
+	h := startHub(t, seeds...)
 	opts := &iothub.ClientOptions{TLSConfig: h.TLSConfig()}
 	mc, err := methods.NewClientFromConnectionString(h.ConnectionString(), opts)
 	require.NoError(t, err)
@@ -173,7 +180,7 @@ func TestNodeDeviceSDK(t *testing.T) {
 	require.NoError(t, err)
 	defer consumer.Close(context.Background())
 
-	for _, transport := range []string{"mqtt", "mqttws"} {
+	for _, transport := range transports {
 		id := "node-" + transport
 		t.Run(transport, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -225,6 +232,11 @@ func TestNodeDeviceSDK(t *testing.T) {
 				assert.Equal(t, "v", got.Props["p"])
 				assertFeedback(ctx, t, cc, msgID, c2d.StatusSuccess)
 			})
+			if strings.HasPrefix(transport, "amqp") { // MQTT has no reject or abandon
+				t.Run("C2D reject and abandon", func(t *testing.T) {
+					assertRejectAndAbandon(ctx, t, cc, d, id)
+				})
+			}
 			t.Run("reconnect gets what was sent while away", func(t *testing.T) {
 				d.send("close")
 				d.await("closed")
@@ -238,6 +250,27 @@ func TestNodeDeviceSDK(t *testing.T) {
 			})
 		})
 	}
+}
+
+// assertRejectAndAbandon sends device.js a message it rejects, which ends
+// in Rejected feedback, and one it abandons, which comes back with the
+// same message id, is completed and ends in Success.
+func assertRejectAndAbandon(ctx context.Context, t *testing.T, cc *c2d.Client, d *nodeDevice, id string) {
+	t.Helper()
+	type seen struct{ MessageID, Settle string }
+	rej, ab := "reject-"+id, "abandon-"+id
+	require.NoError(t, cc.Send(ctx, id, &c2d.Message{Body: []byte("no"), MessageID: rej, Ack: c2d.AckFull, Properties: map[string]string{"settle": "reject"}}))
+	var got seen
+	require.NoError(t, json.Unmarshal([]byte(d.await("c2d")), &got))
+	assert.Equal(t, seen{rej, "reject"}, got)
+	assertFeedback(ctx, t, cc, rej, c2d.StatusRejected)
+
+	require.NoError(t, cc.Send(ctx, id, &c2d.Message{Body: []byte("later"), MessageID: ab, Ack: c2d.AckFull, Properties: map[string]string{"settle": "abandon"}}))
+	require.NoError(t, json.Unmarshal([]byte(d.await("c2d")), &got))
+	assert.Equal(t, seen{ab, "abandon"}, got)
+	require.NoError(t, json.Unmarshal([]byte(d.await("c2d")), &got))
+	assert.Equal(t, seen{ab, "complete"}, got, "an abandoned message comes back")
+	assertFeedback(ctx, t, cc, ab, c2d.StatusSuccess)
 }
 
 // findEvent reads the built-in endpoint from the start for the first

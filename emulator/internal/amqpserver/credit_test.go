@@ -249,3 +249,41 @@ func TestIncomingCreditReplenishAndBackpressure(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 }
+
+func TestWaitCreditAndChosenTag(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	lc := newLinkCatcher()
+	require.NoError(t, ts.Handle("src", lc.node()))
+	ctx := testCtx(t)
+	s := ts.session(t, nil)
+	rcv, err := s.NewReceiver(ctx, "src", &amqp.ReceiverOptions{Credit: -1})
+	require.NoError(t, err)
+	out := <-lc.out
+
+	waited := make(chan error, 1)
+	go func() { waited <- out.WaitCredit(ctx) }()
+	select {
+	case err := <-waited:
+		t.Fatalf("WaitCredit returned %v before the client granted credit", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.NoError(t, rcv.IssueCredit(1))
+	require.NoError(t, <-waited)
+
+	tag := []byte("0123456789abcdef")
+	_, err = out.Send(ctx, amqp.NewMessage([]byte("x")), &SendOptions{Tag: tag})
+	require.NoError(t, err)
+	m, err := rcv.Receive(ctx, nil)
+	require.NoError(t, err)
+	assert.Equal(t, tag, m.DeliveryTag)
+	require.NoError(t, rcv.AcceptMessage(ctx, m))
+
+	_, err = out.Send(ctx, amqp.NewMessage([]byte("x")), &SendOptions{Tag: make([]byte, 33)})
+	require.ErrorContains(t, err, "at most 32")
+
+	// A detached link ends the wait.
+	go func() { waited <- out.WaitCredit(ctx) }()
+	require.NoError(t, rcv.Close(ctx))
+	require.ErrorIs(t, <-waited, ErrLinkDetached)
+}

@@ -71,6 +71,11 @@ type Options struct {
 	Verify Verifier
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// IsHost tells whether a put-token audience's first segment is a host
+	// name of this server, for names that look like no host on their own
+	// ("localhost/devices/d1"). Default: only names with a dot or a port
+	// are hosts.
+	IsHost func(name string) bool
 }
 
 // Authority keeps the grants of every AMQP connection and checks links
@@ -78,6 +83,7 @@ type Options struct {
 type Authority struct {
 	verify Verifier
 	now    func() time.Time
+	isHost func(string) bool
 	conns  sync.Map // *amqpserver.Conn → *connState
 
 	maxLifetime atomic.Int64 // a fault: grants end this long after put-token at the latest; 0 = off
@@ -90,7 +96,7 @@ func (a *Authority) SetMaxLifetime(d time.Duration) { a.maxLifetime.Store(int64(
 
 // New returns an Authority.
 func New(opts Options) *Authority {
-	a := &Authority{verify: opts.Verify, now: opts.Now}
+	a := &Authority{verify: opts.Verify, now: opts.Now, isHost: opts.IsHost}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -181,7 +187,7 @@ func (a *Authority) putToken(_ context.Context, req *amqpserver.Request) (*amqp.
 			g.Expires = limit
 		}
 	}
-	if !covers(g.Path, audiencePath(audience)) {
+	if !covers(g.Path, a.audiencePath(audience)) {
 		return reply(statusUnauthorized, "the token's resource does not cover the audience "+audience), nil
 	}
 	// The grant covers what the token's resource names: the audience only
@@ -326,6 +332,16 @@ func audiencePath(s string) string {
 		_, s, _ = strings.Cut(s, "/")
 	}
 	return strings.Trim(s, "/")
+}
+
+// audiencePath is audiencePath for a put-token audience, which names a
+// host first even when the host looks like none.
+func (a *Authority) audiencePath(audience string) string {
+	p := audiencePath(audience)
+	if first, rest, _ := strings.Cut(p, "/"); a.isHost != nil && !strings.HasPrefix(strings.TrimSpace(audience), "/") && a.isHost(first) {
+		return rest
+	}
+	return p
 }
 
 // looksLikeHost reports whether the first segment of s is a host name: it

@@ -263,3 +263,14 @@ func TestMaxLifetimeFault(t *testing.T) {
 	_, err = r.Receive(ctx, nil)
 	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, linkCondition(t, err), "the hour-long token was cut to 300 ms")
 }
+
+func TestAudienceWithPlainHostName(t *testing.T) {
+	t.Parallel()
+	a := New(Options{Verify: fakeVerify, IsHost: func(n string) bool { return n == "localhost" }})
+	// The Node device SDK puts the token's sr, URL-encoded, as the audience.
+	assert.Equal(t, "devices/d1", a.audiencePath("localhost%2Fdevices%2Fd1"))
+	assert.Equal(t, "devices/d1", a.audiencePath("localhost/devices/d1"))
+	assert.Equal(t, "localhost/devices/d1", a.audiencePath("/localhost/devices/d1"), "a leading / names a path, not a host")
+	assert.Equal(t, "messages/devicebound", a.audiencePath("messages/devicebound"), "not a host of the server")
+	assert.Equal(t, "localhost/devices/d1", New(Options{Verify: fakeVerify}).audiencePath("localhost/devices/d1"), "without IsHost, a dotless name is a path")
+}

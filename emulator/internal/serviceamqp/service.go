@@ -66,7 +66,7 @@ func Start(hub *core.Hub, opts *Options) (*Service, error) {
 		SASLPlain:   s.saslPlain,
 		Logger:      s.opts.Logger,
 	})
-	s.cbs = cbs.New(cbs.Options{Verify: s.verifyCBSToken, Now: hub.Now})
+	s.cbs = cbs.New(cbs.Options{Verify: s.verifyCBSToken, Now: hub.Now, IsHost: hub.NamesThisHub})
 	// The redirect names the host of the connection strings, and the port
 	// that serves AMQP: the one port, or 5671.
 	host, port := hub.HostName(), portAMQPS
