@@ -22,7 +22,7 @@ import (
 // amqpDevice is a device connection as the official SDKs open it: SASL
 // ANONYMOUS, then the device's own SAS token on $cbs for
 // {host}/devices/{id}.
-func amqpDevice(t *testing.T, e *emulator.Emulator, id, key string) *amqp.Session {
+func amqpDevice(t testing.TB, e *emulator.Emulator, id, key string) *amqp.Session {
 	t.Helper()
 	s := amqpSession(t, e, nil)
 	deviceID, moduleID, _ := strings.Cut(id, "/modules/")

@@ -26,7 +26,7 @@ func amqpHub(t *testing.T, opts *amqp.ConnOptions) (*emulator.Emulator, *amqp.Se
 	return e, amqpSession(t, e, opts)
 }
 
-func amqpSession(t *testing.T, e *emulator.Emulator, opts *amqp.ConnOptions) *amqp.Session {
+func amqpSession(t testing.TB, e *emulator.Emulator, opts *amqp.ConnOptions) *amqp.Session {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -58,7 +58,7 @@ func sign(t *testing.T, resource, policy, key string, ttl time.Duration) string 
 }
 
 // putToken runs one $cbs put-token and returns its status code.
-func putToken(t *testing.T, s *amqp.Session, token, audience string) int32 {
+func putToken(t testing.TB, s *amqp.Session, token, audience string) int32 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -45,7 +45,7 @@ func mqttHub(t *testing.T, seeds ...emulator.DeviceSeed) *emulator.Emulator {
 }
 
 // deviceToken signs a SAS token for a device (or module) with key.
-func deviceToken(t *testing.T, e *emulator.Emulator, id, key string, ttl time.Duration) string {
+func deviceToken(t testing.TB, e *emulator.Emulator, id, key string, ttl time.Duration) string {
 	t.Helper()
 	deviceID, moduleID, _ := strings.Cut(id, "/modules/")
 	resource := e.HostName() + "/devices/" + url.PathEscape(deviceID)
