@@ -88,6 +88,17 @@ func (p *Ports) ServeWebSocket(ctx context.Context, w http.ResponseWriter, r *ht
 	(*h)(nc)
 }
 
+// RequestPeerCertificates returns the client certificates of the TLS
+// connection an HTTP request the ports served came on; nil otherwise.
+// (The HTTP server sees the connection after sniffing, not as a *tls.Conn,
+// so Request.TLS is not set.)
+func RequestPeerCertificates(r *http.Request) []*x509.Certificate {
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		return PeerCertificates(c)
+	}
+	return nil
+}
+
 // connKey is the request context key of the connection a request came on.
 type connKey struct{}
 
