@@ -131,6 +131,18 @@ func TestHTTPTelemetryTooLarge(t *testing.T) {
 	requireHubError(t, r, iothub.CodeMessageTooLarge)
 }
 
+// c2dService returns a C2D service client of e, closed when the test
+// ends, and a context that bounds the test's sends.
+func c2dService(t *testing.T, e *emulator.Emulator) (*c2d.Client, context.Context) {
+	t.Helper()
+	cc, err := c2d.NewClientFromConnectionString(e.ConnectionString(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cc.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return cc, ctx
+}
+
 // feedbackRecords waits for n feedback records.
 func feedbackRecords(t *testing.T, cc *c2d.Client, n int) []c2d.FeedbackRecord {
 	t.Helper()
@@ -156,11 +168,7 @@ func TestHTTPC2D(t *testing.T) {
 	r := httpDevice(t, e, http.MethodGet, bound+"?"+apiVersion, tok, nil)
 	require.Equal(t, http.StatusNoContent, r.Status, "an empty queue: %s", r.Body)
 
-	cc, err := c2d.NewClientFromConnectionString(e.ConnectionString(), nil)
-	require.NoError(t, err)
-	defer cc.Close(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	cc, ctx := c2dService(t, e)
 	for _, id := range []string{"c-1", "c-2", "c-3"} {
 		require.NoError(t, cc.Send(ctx, "d1", &c2d.Message{Body: []byte("on " + id), MessageID: id, CorrelationID: "k-" + id, UserID: "u",
 			ContentType: "text/plain", ContentEncoding: "utf-8", Ack: c2d.AckFull, Properties: map[string]string{"color": "red"}}))
@@ -231,11 +239,7 @@ func TestHTTPModuleC2D(t *testing.T) {
 	r := httpDevice(t, e, http.MethodGet, bound+"?"+apiVersion, tok, nil)
 	require.Equal(t, http.StatusNoContent, r.Status, "body: %s", r.Body)
 
-	cc, err := c2d.NewClientFromConnectionString(e.ConnectionString(), nil)
-	require.NoError(t, err)
-	defer cc.Close(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	cc, ctx := c2dService(t, e)
 	require.NoError(t, cc.SendToModule(ctx, "d1", "m1", &c2d.Message{Body: []byte("to m1"), MessageID: "m-1"}))
 	r = httpDevice(t, e, http.MethodGet, bound+"?"+apiVersion, tok, nil)
 	require.Equal(t, http.StatusOK, r.Status, "body: %s", r.Body)
