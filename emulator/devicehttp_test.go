@@ -61,7 +61,7 @@ func TestHTTPTelemetry(t *testing.T) {
 		"IoTHub-MessageId", "msg-1", "IoTHub-CorrelationId", "corr-1", "IoTHub-UserId", "user-1",
 		"iothub-contenttype", "application/json", "iothub-contentencoding", "utf-8",
 		"iothub-creationtimeutc", "2026-01-02T03:04:05Z",
-		"iothub-app-unit", "celsius", "iothub-app-a+b", "x&y", "Content-Type", "application/octet-stream")
+		"iothub-app-unit", "celsius", "iothub-app-a+b", "x&y", "iothub-app-alertType", "hot", "Content-Type", "application/octet-stream")
 	require.Equal(t, http.StatusNoContent, r.Status, "body: %s", r.Body)
 	assert.Empty(t, r.Body)
 
@@ -77,7 +77,8 @@ func TestHTTPTelemetry(t *testing.T) {
 	assert.Equal(t, "corr-1", first.CorrelationID)
 	assert.Equal(t, "application/json", first.ContentType, "iothub-contenttype, not Content-Type")
 	assert.Equal(t, "utf-8", first.ContentEncoding)
-	assert.Equal(t, map[string]any{"unit": "celsius", "a+b": "x&y", "iothub-creation-time-utc": "2026-01-02T03:04:05Z"}, first.Properties)
+	assert.Equal(t, map[string]any{"unit": "celsius", "a+b": "x&y", "alertType": "hot", "iothub-creation-time-utc": "2026-01-02T03:04:05Z"}, first.Properties,
+		"property names keep the case the client sent")
 	assert.Equal(t, "m1", eventByBody(t, evs, "from the module").ModuleID)
 }
 

@@ -80,6 +80,9 @@ func (p *Ports) ServeWebSocket(ctx context.Context, w http.ResponseWriter, r *ht
 	// shutdown.
 	var nc net.Conn = websocket.NetConn(ctx, c, websocket.MessageBinary)
 	defer nc.Close()
+	if hc, ok := r.Context().Value(connKey{}).(*headerConn); ok {
+		hc.stop() // not HTTP any more
+	}
 	if under, ok := r.Context().Value(connKey{}).(net.Conn); ok {
 		if peers := PeerCertificates(under); len(peers) > 0 {
 			nc = &certConn{Conn: nc, peers: peers}
