@@ -86,6 +86,24 @@
 // devices meet the same session layer, so the service cannot tell them
 // apart.
 //
+// Devices also call IoT Hub's device HTTPS API on the emulator's HTTP port
+// (the front end is emulator/internal/devicehttp), as the official device
+// SDKs' HTTP transports do: POST /devices/{id}/messages/events sends one
+// message (application properties in iothub-app-{name} headers, system
+// properties in iothub-messageid, iothub-correlationid,
+// iothub-contenttype, iothub-contentencoding, iothub-creationtimeutc) or,
+// with Content-Type application/vnd.microsoft.iothub.json, a batch, at most
+// 256 KB (413001 MessageTooLarge); GET /devices/{id}/messages/deviceBound
+// polls for a C2D message (204 when none; otherwise its lock token as the
+// ETag and its properties as headers), DELETE …/deviceBound/{etag}
+// completes it ("?reject" rejects it), POST …/{etag}/abandon abandons it,
+// a lost lock answering 412002 DeviceMessageLockLost; module paths
+// /devices/{id}/modules/{mid}/… alike. Each request carries a device SAS
+// token in its Authorization header (or, over TLS, the client certificate
+// of a selfSigned identity), checked as MQTT's password is; the file
+// upload endpoints POST /devices/{id}/files and …/files/notifications
+// answer as a hub with no linked storage account does.
+//
 // The status codes of successful answers were checked against what the
 // real hub sends, not only against the REST definition, which sometimes
 // allows more: recorded sessions with a real hub (the test records of
@@ -153,8 +171,9 @@
 // the core: emulator/internal/servicerest the service REST API,
 // emulator/internal/serviceamqp the service side of AMQP (CBS, C2D,
 // feedback, file notifications, the Event Hub-compatible endpoint), and
-// emulator/internal/devicemqtt devices over MQTT; device HTTPS and device
-// AMQP are to come as front ends of their own. emulator/internal/listener
+// emulator/internal/devicemqtt devices over MQTT,
+// emulator/internal/devicehttp devices over HTTPS; device AMQP is to come
+// as a front end of its own. emulator/internal/listener
 // is the port plumbing (sockets, protocol sniffing, TLS, WebSocket
 // upgrades), and emulator/internal/entra the Entra ID stand-in both service
 // front ends check tokens with. This package holds the public API and wires

@@ -13,6 +13,7 @@ import (
 
 	"github.com/iotkit-go/iothub/emulator/internal/core"
 	"github.com/iotkit-go/iothub/emulator/internal/deviceamqp"
+	"github.com/iotkit-go/iothub/emulator/internal/devicehttp"
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
 	"github.com/iotkit-go/iothub/emulator/internal/entra"
 	"github.com/iotkit-go/iothub/emulator/internal/listener"
@@ -134,6 +135,8 @@ type Emulator struct {
 	// MQTT.
 	rest *servicerest.Handler
 	mqtt *devicemqtt.Server
+	// devices is the device HTTPS front end.
+	devices *devicehttp.Handler
 	// amqp is the service AMQP front end: CBS, C2D queues, feedback,
 	// file notifications and the built-in Event Hub endpoint.
 	amqp *serviceamqp.Service
@@ -267,6 +270,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		return nil, err
 	}
 	e.ports.Handle(listener.AMQP, func(c net.Conn) { _ = e.amqp.ServeConn(hub.BaseContext(), c) })
+	e.devices = devicehttp.New(hub, &devicehttp.Options{Logger: e.logger, PeerCertificates: listener.RequestPeerCertificates, RawHeader: listener.RequestHeaderBlock})
 	e.mqtt = devicemqtt.NewServer(mqttcore.New(hub), &devicemqtt.Options{Logger: e.logger, Now: hub.Now})
 	e.ports.Handle(listener.MQTT, func(c net.Conn) {
 		_ = e.mqtt.ServeConn(hub.BaseContext(), c, listener.PeerCertificates(c))

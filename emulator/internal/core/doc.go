@@ -21,7 +21,8 @@
 //	serviceamqp  the service side of AMQP: CBS, C2D, feedback, file
 //	             notifications, the Event Hub-compatible endpoint
 //	devicemqtt   devices over MQTT 3.1.1, reaching the core through mqttcore
-//	             (device HTTPS and device AMQP are to come, alike)
+//	devicehttp   devices over HTTPS: telemetry, C2D polling, file upload
+//	             (device AMQP is to come, alike)
 //	listener     ports, protocol sniffing, TLS, WebSocket upgrades
 //	entra        Entra ID data actions, roles and tokens
 //

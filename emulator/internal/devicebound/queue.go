@@ -313,41 +313,58 @@ func describe(k Key) string {
 // count is on disk before Receive returns it.
 func (h *Hub) Receive(ctx context.Context, k Key) (*Message, error) {
 	for {
-		h.mu.Lock()
-		if h.closed {
-			h.mu.Unlock()
-			return nil, ErrClosed
+		m, wake, err := h.take(k)
+		if m != nil || err != nil {
+			return m, err
 		}
-		var c changes
-		q := h.queueLocked(k)
-		h.expireLocked(&c, k, q, h.opts.Now())
-		if len(q.ready) > 0 {
-			m := q.ready[0]
-			q.ready = q.ready[1:]
-			m.DeliveryCount++
-			m.LockToken = newToken()
-			m.lockedUntil = h.opts.Now().Add(h.opts.LockTimeout)
-			q.locked[m.LockToken] = m
-			h.keepLocked(&c, q, m)
-			p := h.commitLocked(&c)
-			cp := *m
-			h.mu.Unlock()
-			// The message is the device's now: an ending ctx does not undo
-			// the delivery, so the write is awaited to the end.
-			if err := p.Wait(context.Background()); err != nil {
-				return nil, fmt.Errorf("devicebound: keeping the delivery: %w", err)
-			}
-			return &cp, nil
-		}
-		h.commitLocked(&c)
-		wake := q.wake
-		h.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// TryReceive is Receive without the wait, for a device that polls (HTTPS):
+// the oldest ready message, locked, or nil when none is ready.
+func (h *Hub) TryReceive(k Key) (*Message, error) {
+	m, _, err := h.take(k)
+	return m, err
+}
+
+// take locks the oldest ready message of k's queue and returns a copy of
+// it, or, with none ready, the channel that is closed when one may be.
+func (h *Hub) take(k Key) (*Message, <-chan struct{}, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	var c changes
+	q := h.queueLocked(k)
+	h.expireLocked(&c, k, q, h.opts.Now())
+	if len(q.ready) == 0 {
+		h.commitLocked(&c)
+		wake := q.wake
+		h.mu.Unlock()
+		return nil, wake, nil
+	}
+	m := q.ready[0]
+	q.ready = q.ready[1:]
+	m.DeliveryCount++
+	m.LockToken = newToken()
+	m.lockedUntil = h.opts.Now().Add(h.opts.LockTimeout)
+	q.locked[m.LockToken] = m
+	h.keepLocked(&c, q, m)
+	p := h.commitLocked(&c)
+	cp := *m
+	h.mu.Unlock()
+	// The message is the device's now: an ending ctx does not undo the
+	// delivery, so the write is awaited to the end.
+	if err := p.Wait(context.Background()); err != nil {
+		return nil, nil, fmt.Errorf("devicebound: keeping the delivery: %w", err)
+	}
+	return &cp, nil, nil
 }
 
 // Complete removes a locked message: delivered (feedback Success).

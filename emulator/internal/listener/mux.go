@@ -155,7 +155,7 @@ func (m *muxListener) route(raw net.Conn) {
 		return
 	}
 	m.untrack(raw) // the HTTP server owns it from here
-	if !m.http.deliver(pc) {
+	if !m.http.deliver(&headerConn{Conn: pc}) {
 		_ = c.Close()
 	}
 }
@@ -188,6 +188,9 @@ func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 func PeerCertificates(c net.Conn) []*x509.Certificate {
 	if cc, ok := c.(*certConn); ok {
 		return cc.peers
+	}
+	if hc, ok := c.(*headerConn); ok {
+		c = hc.Conn
 	}
 	if pc, ok := c.(*peekedConn); ok {
 		c = pc.Conn

@@ -80,12 +80,26 @@ func (p *Ports) ServeWebSocket(ctx context.Context, w http.ResponseWriter, r *ht
 	// shutdown.
 	var nc net.Conn = websocket.NetConn(ctx, c, websocket.MessageBinary)
 	defer nc.Close()
+	if hc, ok := r.Context().Value(connKey{}).(*headerConn); ok {
+		hc.stop() // not HTTP any more
+	}
 	if under, ok := r.Context().Value(connKey{}).(net.Conn); ok {
 		if peers := PeerCertificates(under); len(peers) > 0 {
 			nc = &certConn{Conn: nc, peers: peers}
 		}
 	}
 	(*h)(nc)
+}
+
+// RequestPeerCertificates returns the client certificates of the TLS
+// connection an HTTP request the ports served came on; nil otherwise.
+// (The HTTP server sees the connection after sniffing, not as a *tls.Conn,
+// so Request.TLS is not set.)
+func RequestPeerCertificates(r *http.Request) []*x509.Certificate {
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		return PeerCertificates(c)
+	}
+	return nil
 }
 
 // connKey is the request context key of the connection a request came on.
