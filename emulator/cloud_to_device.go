@@ -161,7 +161,7 @@ func (d *SimulatedDevice) UploadFile(ctx context.Context, name string, size int6
 	}
 	blob := d.key.DeviceID + "/" + name
 	uri := "https://" + d.e.hub.HubName() + ".blob.core.windows.net/fileupload/" + url.PathEscape(d.key.DeviceID) + "/" + url.PathEscape(name)
-	d.e.hub.C2D().NotifyFileUpload(d.key.DeviceID, blob, uri, size)
+	d.e.hub.C2D().NotifyFileUpload(d.key.DeviceID, blob, uri, size, time.Time{})
 	return nil
 }
 
