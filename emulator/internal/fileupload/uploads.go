@@ -260,7 +260,7 @@ func (u *Uploads) Complete(ctx context.Context, deviceID string, r Result) error
 	}
 	var modified time.Time
 	if props.LastModified != nil {
-		modified = *props.LastModified
+		modified = props.LastModified.UTC()
 	}
 	u.opts.Logger.Debug("fileupload: completed", "device", deviceID, "blob", up.blobName, "size", size)
 	if u.opts.DisableNotifications {
