@@ -73,3 +73,12 @@ func (e *Emulator) newFileUploads(hub *core.Hub, opts *FileUploadOptions) (*file
 	}
 	return u, nil
 }
+
+// FileUploadContainerURL returns the URL of the blob container devices'
+// files go to (no key, no SAS), or "" without Options.FileUpload.
+func (e *Emulator) FileUploadContainerURL() string {
+	if e.files == nil {
+		return ""
+	}
+	return e.files.ContainerURL()
+}

@@ -272,10 +272,15 @@ func (u *Uploads) Complete(ctx context.Context, deviceID string, r Result) error
 	return nil
 }
 
+// ContainerURL returns the URL of the upload container, without a SAS.
+func (u *Uploads) ContainerURL() string {
+	return u.account.Endpoint.String() + "/" + u.container
+}
+
 // BlobURI returns the URI of the blob blobName ("{deviceId}/{blobName}") in
 // the upload container, without a SAS: the blobUri of notifications.
 func (u *Uploads) BlobURI(blobName string) string {
-	return u.account.Endpoint.String() + "/" + u.container + "/" + escapePath(blobName)
+	return u.ContainerURL() + "/" + escapePath(blobName)
 }
 
 // BlobURL returns the URL a device uploads to for s, with the blob
