@@ -35,12 +35,17 @@ type FileUploadOptions struct {
 // String describes the options without the connection string, which holds
 // the account key.
 func (o FileUploadOptions) String() string {
-	cs := ""
-	if o.StorageConnectionString != "" {
-		cs = "<redacted>"
+	return o.options().Describe("emulator.FileUploadOptions")
+}
+
+// options are the hub core's options for o.
+func (o FileUploadOptions) options() fileupload.Options {
+	return fileupload.Options{
+		ConnectionString:     o.StorageConnectionString,
+		Container:            o.Container,
+		SASTTL:               o.SASTTL,
+		DisableNotifications: o.DisableNotifications,
 	}
-	return fmt.Sprintf("emulator.FileUploadOptions{StorageConnectionString: %s, Container: %q, SASTTL: %s, DisableNotifications: %t}",
-		cs, o.Container, o.SASTTL, o.DisableNotifications)
 }
 
 // GoString is String, for %#v.
@@ -55,19 +60,14 @@ func (e *Emulator) newFileUploads(hub *core.Hub, opts *FileUploadOptions) (*file
 	if opts == nil {
 		return nil, nil
 	}
-	u, err := fileupload.New(&fileupload.Options{
-		ConnectionString:     opts.StorageConnectionString,
-		Container:            opts.Container,
-		SASTTL:               opts.SASTTL,
-		DisableNotifications: opts.DisableNotifications,
-		// The queues come up after Start links the storage: look them up
-		// at each notification.
-		Notify: func(deviceID, blobName, blobURI string, size int64, lastModified time.Time) error {
-			return hub.C2D().NotifyFileUpload(deviceID, blobName, blobURI, size, lastModified)
-		},
-		Now:    hub.Now,
-		Logger: e.logger,
-	})
+	o := opts.options()
+	// The queues come up after Start links the storage: look them up at
+	// each notification.
+	o.Notify = func(deviceID, blobName, blobURI string, size int64, lastModified time.Time) error {
+		return hub.C2D().NotifyFileUpload(deviceID, blobName, blobURI, size, lastModified)
+	}
+	o.Now, o.Logger = hub.Now, e.logger
+	u, err := fileupload.New(&o)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: FileUpload: %w", err)
 	}

@@ -69,23 +69,33 @@ func azurite(t *testing.T) (connectionString, name string, c *container.Client) 
 	return cs, name, c
 }
 
+// uploadingDevice starts an emulator linked to a fresh container in
+// Azurite and connects the simulated device id.
+func uploadingDevice(t *testing.T, id string) (containerName string, blobs *container.Client, e *emulator.Emulator, dev *emulator.SimulatedDevice) {
+	t.Helper()
+	cs, containerName, blobs := azurite(t)
+	e, err := emulator.Start(context.Background(), &emulator.Options{
+		Devices:    []emulator.DeviceSeed{{DeviceID: id}},
+		FileUpload: &emulator.FileUploadOptions{StorageConnectionString: cs, Container: containerName},
+	})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	dev, err = e.Device(id)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, dev.Connect(ctx))
+	return containerName, blobs, e, dev
+}
+
 // TestUploadFileToAzurite uploads 1 MB of real bytes as a simulated device:
 // the service's notification names the blob in Azurite, with its size and
 // last-modified time, and the blob holds the bytes.
 func TestUploadFileToAzurite(t *testing.T) {
 	t.Parallel()
-	cs, containerName, blobs := azurite(t)
-	e, err := emulator.Start(context.Background(), &emulator.Options{
-		Devices:    []emulator.DeviceSeed{{DeviceID: "cam-1"}},
-		FileUpload: &emulator.FileUploadOptions{StorageConnectionString: cs, Container: containerName},
-	})
-	require.NoError(t, err)
-	t.Cleanup(e.Close)
+	containerName, blobs, e, dev := uploadingDevice(t, "cam-1")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dev, err := e.Device("cam-1")
-	require.NoError(t, err)
-	require.NoError(t, dev.Connect(ctx))
 
 	data := make([]byte, 1<<20)
 	_, _ = rand.Read(data)
@@ -128,23 +138,14 @@ func TestUploadFileToAzurite(t *testing.T) {
 // hub's limit of 10 in flight all reach storage (and fail there).
 func TestUploadFileStorageGone(t *testing.T) {
 	t.Parallel()
-	cs, containerName, blobs := azurite(t)
-	e, err := emulator.Start(context.Background(), &emulator.Options{
-		Devices:    []emulator.DeviceSeed{{DeviceID: "d"}},
-		FileUpload: &emulator.FileUploadOptions{StorageConnectionString: cs, Container: containerName},
-	})
-	require.NoError(t, err)
-	t.Cleanup(e.Close)
+	_, blobs, _, dev := uploadingDevice(t, "d")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dev, err := e.Device("d")
-	require.NoError(t, err)
-	require.NoError(t, dev.Connect(ctx))
 	require.NoError(t, dev.UploadFile(ctx, "first", []byte("x")))
 
 	// Someone deletes the container the hub made: the PUT fails with
 	// 404, the device reports the failure, the hub frees the upload.
-	_, err = blobs.Delete(ctx, nil)
+	_, err := blobs.Delete(ctx, nil)
 	require.NoError(t, err)
 	for i := range 11 {
 		err := dev.UploadFile(ctx, fmt.Sprint("lost-", i), []byte("x"))

@@ -62,13 +62,17 @@ type Options struct {
 
 // String describes the options without the connection string, which holds
 // the account key.
-func (o Options) String() string {
+func (o Options) String() string { return o.Describe("fileupload.Options") }
+
+// Describe is String under another type's name, for the emulator's own
+// options that carry these.
+func (o Options) Describe(typeName string) string {
 	cs := ""
 	if o.ConnectionString != "" {
 		cs = "<redacted>"
 	}
-	return fmt.Sprintf("fileupload.Options{ConnectionString: %s, Container: %q, SASTTL: %s, DisableNotifications: %t}",
-		cs, o.Container, o.SASTTL, o.DisableNotifications)
+	return fmt.Sprintf("%s{ConnectionString: %s, Container: %q, SASTTL: %s, DisableNotifications: %t}",
+		typeName, cs, o.Container, o.SASTTL, o.DisableNotifications)
 }
 
 // GoString is String, for %#v.
