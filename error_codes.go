@@ -37,6 +37,16 @@ const (
 	CodeGatewayTimeout                  ErrorCode = 504101
 )
 
+// The hub's error codes of file uploads (devices' /files and
+// /files/notifications).
+const (
+	CodeDefaultStorageEndpointNotConfigured        ErrorCode = 400014
+	CodeInvalidFileUploadCorrelationId             ErrorCode = 400015
+	CodeExpiredFileUploadCorrelationId             ErrorCode = 400016
+	CodeInvalidStorageEndpointOrBlob               ErrorCode = 400020
+	CodeDeviceMaximumActiveFileUploadLimitExceeded ErrorCode = 403006
+)
+
 var codeNames = map[ErrorCode]string{
 	CodeInvalidProtocolVersion:          "InvalidProtocolVersion",
 	CodeInvalidOperation:                "InvalidOperation",
@@ -64,6 +74,12 @@ var codeNames = map[ErrorCode]string{
 	CodeServerError:                     "ServerError",
 	CodeServiceUnavailable:              "ServiceUnavailable",
 	CodeGatewayTimeout:                  "GatewayTimeout",
+
+	CodeDefaultStorageEndpointNotConfigured:        "DefaultStorageEndpointNotConfigured",
+	CodeInvalidFileUploadCorrelationId:             "InvalidFileUploadCorrelationId",
+	CodeExpiredFileUploadCorrelationId:             "ExpiredFileUploadCorrelationId",
+	CodeInvalidStorageEndpointOrBlob:               "InvalidStorageEndpointOrBlob",
+	CodeDeviceMaximumActiveFileUploadLimitExceeded: "DeviceMaximumActiveFileUploadLimitExceeded",
 }
 
 var codesByName = func() map[string]ErrorCode {

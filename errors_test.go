@@ -79,6 +79,9 @@ func TestErrorCode(t *testing.T) {
 		iothub.CodeDeviceAlreadyExists, iothub.CodeModuleAlreadyExistsOnDevice, iothub.CodePreconditionFailed,
 		iothub.CodeMessageTooLarge, iothub.CodeThrottlingException, iothub.CodeServerError,
 		iothub.CodeServiceUnavailable, iothub.CodeGatewayTimeout,
+		iothub.CodeDefaultStorageEndpointNotConfigured, iothub.CodeInvalidFileUploadCorrelationId,
+		iothub.CodeExpiredFileUploadCorrelationId, iothub.CodeInvalidStorageEndpointOrBlob,
+		iothub.CodeDeviceMaximumActiveFileUploadLimitExceeded,
 	} {
 		byName, ok := iothub.ErrorCodeByName(c.String())
 		assert.True(t, ok, "%d has a name", c)

@@ -313,7 +313,7 @@ func TestFileNotifications(t *testing.T) {
 	e, c := newHub(t, devices("cam"))
 	ctx := timeout(t, 30*time.Second)
 	dev := connect(t, e, "cam")
-	require.NoError(t, dev.UploadFile(ctx, "frame.jpg", 2048))
+	require.NoError(t, dev.UploadFile(ctx, "frame.jpg", make([]byte, 2048)))
 	fctx, stop := context.WithCancel(ctx)
 	var got *c2d.FileNotification
 	err := c.ReceiveFileNotifications(fctx, func(_ context.Context, n *c2d.FileNotification) error {
@@ -422,7 +422,7 @@ func TestStoppingHandlerCompletes(t *testing.T) {
 	m, err := dev.ReceiveC2D(ctx)
 	require.NoError(t, err)
 	require.NoError(t, m.Complete(ctx))
-	require.NoError(t, dev.UploadFile(ctx, "once.bin", 10))
+	require.NoError(t, dev.UploadFile(ctx, "once.bin", make([]byte, 10)))
 
 	fctx, stop := context.WithCancel(ctx)
 	err = c.ReceiveFeedback(fctx, func(_ context.Context, b *c2d.FeedbackBatch) error {

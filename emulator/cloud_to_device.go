@@ -3,12 +3,18 @@ package emulator
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 
 	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/emulator/internal/devicebound"
 	"github.com/iotkit-go/iothub/emulator/internal/eventhubs"
+	"github.com/iotkit-go/iothub/emulator/internal/fileupload"
 )
 
 // C2DMessage is a cloud-to-device message received by a simulated device.
@@ -146,23 +152,59 @@ func (d *SimulatedDevice) SendTelemetry(ctx context.Context, body []byte, opts *
 	return nil
 }
 
-// UploadFile plays a device that uploaded a file of size bytes named name
-// through the hub's file-upload feature: the service receives a file
-// notification for "<deviceId>/<name>". No bytes are stored.
-func (d *SimulatedDevice) UploadFile(ctx context.Context, name string, size int64) error {
+// UploadFile uploads data as the file name, the way a device does with
+// IoT Hub's file upload: it asks the hub for a SAS URI for the blob
+// "<deviceId>/<name>", PUTs data to the linked storage with that SAS alone
+// (no key), and reports the outcome to the hub, which notifies the service
+// with the blob's URI, size and last-modified time. A failed upload is
+// reported as one (no notification) and its error returned. Without
+// Options.FileUpload no storage is linked: no bytes are stored, and the
+// service is notified of a blob of len(data) bytes at a made-up URI.
+func (d *SimulatedDevice) UploadFile(ctx context.Context, name string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if !d.Connected() {
 		return ErrNotConnected
 	}
-	if name == "" || size < 0 {
-		return iothub.NewError(iothub.CodeArgumentInvalid, "a file upload needs a name and a size of at least 0")
+	if name == "" {
+		return iothub.NewError(iothub.CodeArgumentInvalid, "a file upload needs a name")
 	}
-	blob := d.key.DeviceID + "/" + name
-	uri := "https://" + d.e.hub.HubName() + ".blob.core.windows.net/fileupload/" + url.PathEscape(d.key.DeviceID) + "/" + url.PathEscape(name)
-	d.e.hub.C2D().NotifyFileUpload(d.key.DeviceID, blob, uri, size)
-	return nil
+	files := d.e.files
+	if files == nil {
+		blob := d.key.DeviceID + "/" + name
+		uri := "https://" + d.e.hub.HubName() + ".blob.core.windows.net/fileupload/" + url.PathEscape(d.key.DeviceID) + "/" + url.PathEscape(name)
+		return d.e.hub.C2D().NotifyFileUpload(d.key.DeviceID, blob, uri, int64(len(data)), time.Time{})
+	}
+	s, err := files.Start(ctx, d.key.DeviceID, name)
+	if err != nil {
+		return err
+	}
+	result := fileupload.Result{CorrelationID: s.CorrelationID, IsSuccess: true, StatusCode: http.StatusCreated, StatusDescription: "uploaded"}
+	uploadErr := putBlob(ctx, files.BlobURL(s), data)
+	if uploadErr != nil {
+		result = fileupload.Result{CorrelationID: s.CorrelationID, StatusCode: -1, StatusDescription: "Failed to upload to blob"}
+		var re *azcore.ResponseError
+		if errors.As(uploadErr, &re) {
+			result.StatusCode = re.StatusCode
+		}
+	}
+	if err := files.Complete(ctx, d.key.DeviceID, result); err != nil {
+		return errors.Join(uploadErr, err)
+	}
+	d.e.hub.Touch(d.key)
+	return uploadErr
+}
+
+// putBlob writes data to the block blob at sasURL, which carries its own
+// authorization.
+func putBlob(ctx context.Context, sasURL string, data []byte) error {
+	client, err := blockblob.NewClientWithNoCredential(sasURL, nil)
+	if err != nil {
+		return fmt.Errorf("emulator: the SAS URL of the upload: %w", err)
+	}
+	_, err = client.UploadBuffer(ctx, data, nil)
+	return err
 }
 
 // C2DQueueDepth returns how many cloud-to-device messages are queued for a

@@ -58,7 +58,7 @@ func TestSimulatedDeviceC2D(t *testing.T) {
 	_, err = d.ReceiveC2D(ctx)
 	require.ErrorIs(t, err, emulator.ErrNotConnected)
 	require.ErrorIs(t, d.SendTelemetry(ctx, []byte("x"), nil), emulator.ErrNotConnected)
-	require.ErrorIs(t, d.UploadFile(ctx, "f", 1), emulator.ErrNotConnected)
+	require.ErrorIs(t, d.UploadFile(ctx, "f", []byte("x")), emulator.ErrNotConnected)
 
 	require.NoError(t, d.Connect(ctx))
 	s := amqpSession(t, h.e, nil)
@@ -83,5 +83,5 @@ func TestSimulatedDeviceC2D(t *testing.T) {
 	go func() { _, err := d.ReceiveC2D(context.Background()); done <- err }()
 	d.Disconnect()
 	assert.ErrorIs(t, <-done, emulator.ErrNotConnected)
-	require.ErrorIs(t, d.UploadFile(ctx, "f", 1), emulator.ErrNotConnected)
+	require.ErrorIs(t, d.UploadFile(ctx, "f", []byte("x")), emulator.ErrNotConnected)
 }

@@ -129,7 +129,8 @@
 // sends readers of messages/events there. Simulated devices receive C2D
 // messages ([SimulatedDevice.ReceiveC2D], with Complete, Reject and
 // Abandon), send telemetry ([SimulatedDevice.SendTelemetry]) and upload
-// files ([SimulatedDevice.UploadFile]). [Emulator.EventHubConnectionString]
+// files ([SimulatedDevice.UploadFile]: into real blob storage, Azurite in
+// tests, when [Options].FileUpload links one). [Emulator.EventHubConnectionString]
 // points any Event Hubs client at the endpoint; azeventhubs over TLS needs
 // its TLS ServerName set to "localhost", as the certificate names it.
 //

@@ -16,6 +16,7 @@ import (
 	"github.com/iotkit-go/iothub/emulator/internal/devicehttp"
 	"github.com/iotkit-go/iothub/emulator/internal/devicemqtt"
 	"github.com/iotkit-go/iothub/emulator/internal/entra"
+	"github.com/iotkit-go/iothub/emulator/internal/fileupload"
 	"github.com/iotkit-go/iothub/emulator/internal/listener"
 	"github.com/iotkit-go/iothub/emulator/internal/mqttcore"
 	"github.com/iotkit-go/iothub/emulator/internal/serviceamqp"
@@ -86,6 +87,10 @@ type Options struct {
 	// HTTPIdleTimeout closes a keep-alive HTTP connection that carries no
 	// request for this long. Default: 2 min.
 	HTTPIdleTimeout time.Duration
+	// FileUpload links a storage account for devices' file uploads.
+	// Default: nil (none: devices asking for a SAS get 400014, and
+	// SimulatedDevice.UploadFile only notifies).
+	FileUpload *FileUploadOptions
 }
 
 // Defaults of Options' HTTP time-outs.
@@ -142,6 +147,9 @@ type Emulator struct {
 	amqp *serviceamqp.Service
 	// entra mints and verifies the emulator's Entra ID tokens.
 	entra *entra.Authority
+	// files are the file uploads into the linked storage; nil without
+	// Options.FileUpload.
+	files *fileupload.Uploads
 
 	closeOnce sync.Once
 	closeErr  error
@@ -191,6 +199,9 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		}
 	}()
 	if e.entra, err = entra.NewAuthority(); err != nil {
+		return nil, err
+	}
+	if e.files, err = e.newFileUploads(hub, o.FileUpload); err != nil {
 		return nil, err
 	}
 

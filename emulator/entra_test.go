@@ -324,7 +324,7 @@ func TestEntraCBS(t *testing.T) {
 	err := reader.c2d.ReceiveFeedback(ctx, func(context.Context, *c2d.FeedbackBatch) error { return nil })
 	assert.ErrorIs(t, err, iothub.ErrUnauthorized, "Data Reader has no cloudToDeviceMessages/feedback/action")
 
-	require.NoError(t, d.UploadFile(ctx, "photo.jpg", 1234))
+	require.NoError(t, d.UploadFile(ctx, "photo.jpg", make([]byte, 1234)))
 	got := make(chan *c2d.FileNotification, 1)
 	rctx, rcancel := context.WithCancel(ctx)
 	defer rcancel()

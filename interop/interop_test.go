@@ -136,7 +136,7 @@ func TestNodeServiceSDK(t *testing.T) {
 		return 200, map[string]json.RawMessage{"echo": payload}
 	})
 	fileDev := connect(t, h, "file-device")
-	require.NoError(t, fileDev.UploadFile(ctx, "report.csv", 1234))
+	require.NoError(t, fileDev.UploadFile(ctx, "report.csv", make([]byte, 1234)))
 	devices := map[string]string{
 		"c2dDevice": "c2d-device", "methodDevice": "method-device", "offlineDevice": "offline-device",
 		"fileDevice": "file-device", "fileBlob": "report.csv",

@@ -15,6 +15,7 @@ import (
 
 func emulatorCommand(g *globals) *cobra.Command {
 	var host, hostName, hubName, caFile, stateDir string
+	var uploadStorage, uploadContainer string
 	var policyKeys []string
 	var port, partitions int
 	var useTLS, standardPorts bool
@@ -45,7 +46,14 @@ With --state-dir the hub keeps its state there and finds it again at the next
 start: devices, modules and twins, the policies' keys (so connection strings
 stay valid), consumer groups, C2D queues, pending feedback and file
 notifications, telemetry within retention, and the CA (so clients keep
-trusting it). --policy-key sets a policy's primary key instead.`,
+trusting it). --policy-key sets a policy's primary key instead.
+
+With --file-upload-storage devices upload files into that storage account,
+as with a hub linked to one: give its connection string with the account key
+(the hub signs each upload's SAS token with it), for Azurite
+UseDevelopmentStorage=true or
+"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=...;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1".
+Uploads go to --file-upload-container, created if needed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (useTLS || standardPorts) && caFile == "" {
@@ -58,6 +66,9 @@ trusting it). --policy-key sets a policy's primary key instead.`,
 			if err != nil {
 				return err
 			}
+			if uploadContainer != "" && uploadStorage == "" {
+				return fmt.Errorf("--file-upload-container is for --file-upload-storage")
+			}
 			opts := &emulator.Options{
 				Policies:       policies,
 				StateDir:       stateDir,
@@ -67,6 +78,9 @@ trusting it). --policy-key sets a policy's primary key instead.`,
 				HostName:       hostName,
 				Partitions:     partitions,
 				ConsumerGroups: groups,
+			}
+			if uploadStorage != "" {
+				opts.FileUpload = &emulator.FileUploadOptions{StorageConnectionString: uploadStorage, Container: uploadContainer}
 			}
 			if standardPorts {
 				if cmd.Flags().Changed("port") {
@@ -102,6 +116,9 @@ trusting it). --policy-key sets a policy's primary key instead.`,
 			if stateDir != "" {
 				fmt.Fprintf(out, "state directory: %s\n", stateDir)
 			}
+			if opts.FileUpload != nil {
+				fmt.Fprintf(out, "file uploads: %s\n", e.FileUploadContainerURL())
+			}
 			for _, p := range []string{"iothubowner", "service", "registryReadWrite"} {
 				cs, err := e.PolicyConnectionString(p)
 				if err == nil {
@@ -127,6 +144,8 @@ trusting it). --policy-key sets a policy's primary key instead.`,
 	f.IntVar(&partitions, "partitions", 4, "partitions of the built-in Event Hub-compatible endpoint")
 	f.StringArrayVar(&groups, "consumer-group", nil, "an extra consumer group (repeatable; $Default always exists)")
 	f.StringVar(&stateDir, "state-dir", "", "keep the hub's state in this directory across restarts (default: in memory)")
+	f.StringVar(&uploadStorage, "file-upload-storage", "", "connection string of the storage account for devices' file uploads, with its AccountKey (UseDevelopmentStorage=true for Azurite)")
+	f.StringVar(&uploadContainer, "file-upload-container", "", "with --file-upload-storage, the blob container of uploads (default fileupload)")
 	f.StringArrayVar(&policyKeys, "policy-key", nil, "a policy's primary key, as name=base64 (repeatable; default: generated, or kept in --state-dir)")
 	return cmd
 }

@@ -22,15 +22,19 @@ type FileNotification struct {
 }
 
 // NotifyFileUpload queues a notification that deviceID uploaded blobName
-// (size bytes) to blobURI. With a DB, it returns once the notification is
-// on disk.
-func (h *Hub) NotifyFileUpload(deviceID, blobName, blobURI string, size int64) error {
+// (size bytes, last modified at lastUpdated) to blobURI. A zero
+// lastUpdated stands for now, for uploads that stored no blob. With a DB,
+// it returns once the notification is on disk.
+func (h *Hub) NotifyFileUpload(deviceID, blobName, blobURI string, size int64, lastUpdated time.Time) error {
 	now := h.opts.Now().UTC()
+	if lastUpdated.IsZero() {
+		lastUpdated = now
+	}
 	body, _ := json.Marshal(FileNotification{
 		DeviceID:        deviceID,
 		BlobURI:         blobURI,
 		BlobName:        blobName,
-		LastUpdatedTime: now.Format(time.RFC3339Nano),
+		LastUpdatedTime: lastUpdated.UTC().Format(time.RFC3339Nano),
 		BlobSizeInBytes: size,
 		EnqueuedTimeUTC: now.Format(time.RFC3339Nano),
 	})

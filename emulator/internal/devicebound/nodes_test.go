@@ -163,7 +163,8 @@ func TestFileNotificationNode(t *testing.T) {
 	h, _, _ := newTestHub(t, Options{})
 	s := serve(t, h, nil)
 	ctx := tctx(t)
-	h.NotifyFileUpload("d1", "d1/report.csv", "https://blob.example/c/d1/report.csv", 1234)
+	modified := time.Date(2024, 5, 6, 7, 8, 9, 0, time.FixedZone("CEST", 2*3600))
+	require.NoError(t, h.NotifyFileUpload("d1", "d1/report.csv", "https://blob.example/c/d1/report.csv", 1234, modified))
 	rcv, err := s.NewReceiver(ctx, AddressFileNotifications, nil)
 	require.NoError(t, err)
 	msg, err := rcv.Receive(ctx, nil)
@@ -174,6 +175,7 @@ func TestFileNotificationNode(t *testing.T) {
 	assert.Equal(t, "d1", n.DeviceID)
 	assert.Equal(t, "d1/report.csv", n.BlobName)
 	assert.Equal(t, int64(1234), n.BlobSizeInBytes)
+	assert.Equal(t, "2024-05-06T05:08:09Z", n.LastUpdatedTime, "the blob's time, in UTC")
 	assert.NotEmpty(t, n.EnqueuedTimeUTC)
 	require.NoError(t, rcv.AcceptMessage(ctx, msg))
 }

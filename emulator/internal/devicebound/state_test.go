@@ -211,7 +211,7 @@ func TestRestartDeliversServiceBound(t *testing.T) {
 		m := receive(t, h, d1)
 		require.NoError(t, h.Complete(d1, m.LockToken))
 	}
-	require.NoError(t, h.NotifyFileUpload("d1", "d1/report.csv", "https://blob.example/c/d1/report.csv", 1234))
+	require.NoError(t, h.NotifyFileUpload("d1", "d1/report.csv", "https://blob.example/c/d1/report.csv", 1234, time.Time{}))
 	require.Equal(t, 1, h.feedback.out.len(), "f1 and f2 are batched, f3 pending")
 	batch := decoded(t, h.feedback.out)[0]
 	file := decoded(t, h.files)[0]
@@ -361,7 +361,7 @@ func TestAnswersAreOnDisk(t *testing.T) {
 	assert.Equal(t, 1, stored(t, db, bucketFeedbackPending))
 
 	ballast(t, db)
-	require.NoError(t, h.NotifyFileUpload("d1", "d1/f", "https://blob.example/c/d1/f", 1))
+	require.NoError(t, h.NotifyFileUpload("d1", "d1/f", "https://blob.example/c/d1/f", 1, time.Time{}))
 	assert.Equal(t, 1, stored(t, db, bucketFileOutbox))
 }
 
