@@ -181,7 +181,7 @@ func (d *SimulatedDevice) UploadFile(ctx context.Context, name string, data []by
 		return err
 	}
 	result := fileupload.Result{CorrelationID: s.CorrelationID, IsSuccess: true, StatusCode: http.StatusCreated, StatusDescription: "uploaded"}
-	uploadErr := putBlob(ctx, files.BlobURL(s), data)
+	uploadErr := putBlob(ctx, files.BlobURL(s), data, d.e.storageClient)
 	if uploadErr != nil {
 		result = fileupload.Result{CorrelationID: s.CorrelationID, StatusCode: -1, StatusDescription: "Failed to upload to blob"}
 		var re *azcore.ResponseError
@@ -197,9 +197,9 @@ func (d *SimulatedDevice) UploadFile(ctx context.Context, name string, data []by
 }
 
 // putBlob writes data to the block blob at sasURL, which carries its own
-// authorization.
-func putBlob(ctx context.Context, sasURL string, data []byte) error {
-	client, err := blockblob.NewClientWithNoCredential(sasURL, nil)
+// authorization, through hc (nil: azcore's default transport).
+func putBlob(ctx context.Context, sasURL string, data []byte, hc *http.Client) error {
+	client, err := blockblob.NewClientWithNoCredential(sasURL, &blockblob.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: transport(hc)}})
 	if err != nil {
 		return fmt.Errorf("emulator: the SAS URL of the upload: %w", err)
 	}

@@ -33,13 +33,15 @@ type pathDevice interface {
 // TestDevicePaths runs one scenario over every way a device reaches the
 // hub — a simulated device, MQTT, AMQP and HTTPS — and checks the service
 // sees the same: the telemetry with its properties, the reported
-// properties in the twin, and the C2D message's Success feedback.
+// properties in the twin (HTTPS has none), and the C2D message's Success
+// feedback.
 func TestDevicePaths(t *testing.T) {
 	t.Parallel()
 	paths := map[string]func(t *testing.T, e *emulator.Emulator, id string) pathDevice{
 		"simulated": newSimPath,
 		"mqtt":      newMQTTPath,
 		"amqp":      newAMQPPath,
+		"https":     newHTTPSPath,
 	}
 	var seeds []emulator.DeviceSeed
 	for name := range paths {
@@ -59,7 +61,7 @@ func TestDevicePaths(t *testing.T) {
 		d := open(t, e, id)
 		devices[id] = d
 		d.send(t, `{"reading":1}`, map[string]string{"path": name, "kind": "reading"})
-		if d.report(t, map[string]any{"firmware": "3.1", "path": name}) {
+		if d.report(t, map[string]any{"firmware": "3.1", "path": name}) { // HTTPS devices have no twin
 			tw, err := tc.Get(ctx, id)
 			require.NoError(t, err)
 			assert.Equal(t, "3.1", tw.Properties.Reported["firmware"], name)
@@ -211,4 +213,43 @@ func (p *amqpPath) receive(t *testing.T) string {
 	require.NoError(t, err)
 	require.NoError(t, p.c2d.AcceptMessage(ctx, m))
 	return string(m.GetData())
+}
+
+type httpsPath struct {
+	e     *emulator.Emulator
+	id    string
+	token string
+}
+
+func newHTTPSPath(t *testing.T, e *emulator.Emulator, id string) pathDevice {
+	return &httpsPath{e: e, id: id, token: deviceToken(t, e, id, deviceKey, time.Hour)}
+}
+
+func (p *httpsPath) send(t *testing.T, body string, props map[string]string) {
+	var headers []string
+	for k, v := range props {
+		headers = append(headers, "iothub-app-"+k, v)
+	}
+	r := httpDevice(t, p.e, "POST", "/devices/"+p.id+"/messages/events?api-version=2021-04-12", p.token, []byte(body), headers...)
+	require.Equal(t, 204, r.Status, string(r.Body))
+}
+
+func (p *httpsPath) report(*testing.T, map[string]any) bool { return false }
+
+func (p *httpsPath) receive(t *testing.T) string {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r := httpDevice(t, p.e, "GET", "/devices/"+p.id+"/messages/deviceBound?api-version=2021-04-12", p.token, nil)
+		if r.Status == 204 {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		require.Equal(t, 200, r.Status, string(r.Body))
+		etag := strings.Trim(r.Header.Get("ETag"), `"`)
+		done := httpDevice(t, p.e, "DELETE", "/devices/"+p.id+"/messages/deviceBound/"+etag+"?api-version=2021-04-12", p.token, nil)
+		require.Equal(t, 204, done.Status, string(done.Body))
+		return string(r.Body)
+	}
+	t.Fatal("no C2D message over HTTPS")
+	return ""
 }

@@ -307,9 +307,9 @@ func TestHTTPFilesWithoutStorage(t *testing.T) {
 	e := mqttHub(t, emulator.DeviceSeed{DeviceID: "d1"})
 	tok := deviceToken(t, e, "d1", deviceKey, time.Hour)
 	r := httpDevice(t, e, http.MethodPost, "/devices/d1/files?"+apiVersion, tok, []byte(`{"blobName":"a.txt"}`), "Content-Type", "application/json")
-	requireHubError(t, r, iothub.CodeInvalidOperation)
+	requireHubError(t, r, iothub.CodeDefaultStorageEndpointNotConfigured)
 	r = httpDevice(t, e, http.MethodPost, "/devices/d1/files?"+apiVersion, tok, []byte(`{}`), "Content-Type", "application/json")
 	requireHubError(t, r, iothub.CodeArgumentInvalid)
 	r = httpDevice(t, e, http.MethodPost, "/devices/d1/files/notifications/c-1?"+apiVersion, tok, []byte(`{"isSuccess":true,"statusCode":201,"statusDescription":"ok"}`), "Content-Type", "application/json")
-	requireHubError(t, r, iothub.CodeInvalidOperation)
+	requireHubError(t, r, iothub.CodeDefaultStorageEndpointNotConfigured)
 }

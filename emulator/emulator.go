@@ -150,6 +150,9 @@ type Emulator struct {
 	// files are the file uploads into the linked storage; nil without
 	// Options.FileUpload.
 	files *fileupload.Uploads
+	// storageClient reaches the linked storage for simulated devices'
+	// uploads; nil uses azcore's default.
+	storageClient *http.Client
 
 	closeOnce sync.Once
 	closeErr  error
@@ -281,7 +284,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		return nil, err
 	}
 	e.ports.Handle(listener.AMQP, func(c net.Conn) { _ = e.amqp.ServeConn(hub.BaseContext(), c) })
-	e.devices = devicehttp.New(hub, &devicehttp.Options{Logger: e.logger, PeerCertificates: listener.RequestPeerCertificates, RawHeader: listener.RequestHeaderBlock})
+	e.devices = devicehttp.New(hub, &devicehttp.Options{Logger: e.logger, Files: fileUploads{e.files}, PeerCertificates: listener.RequestPeerCertificates, RawHeader: listener.RequestHeaderBlock})
 	e.mqtt = devicemqtt.NewServer(mqttcore.New(hub), &devicemqtt.Options{Logger: e.logger, Now: hub.Now})
 	e.ports.Handle(listener.MQTT, func(c net.Conn) {
 		_ = e.mqtt.ServeConn(hub.BaseContext(), c, listener.PeerCertificates(c))

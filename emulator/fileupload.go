@@ -1,10 +1,15 @@
 package emulator
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
 	"github.com/iotkit-go/iothub/emulator/internal/core"
+	"github.com/iotkit-go/iothub/emulator/internal/devicehttp"
 	"github.com/iotkit-go/iothub/emulator/internal/fileupload"
 )
 
@@ -30,6 +35,10 @@ type FileUploadOptions struct {
 	// notifications (IoT Hub's enableFileUploadNotifications=false).
 	// Default: false (the service is notified of each upload).
 	DisableNotifications bool
+	// HTTPClient is what the hub (and SimulatedDevice.UploadFile) reaches
+	// the storage with, e.g. one that trusts the CA of an HTTPS Azurite.
+	// Default: azcore's default transport.
+	HTTPClient *http.Client
 }
 
 // String describes the options without the connection string, which holds
@@ -45,7 +54,34 @@ func (o FileUploadOptions) options() fileupload.Options {
 		Container:            o.Container,
 		SASTTL:               o.SASTTL,
 		DisableNotifications: o.DisableNotifications,
+		Transport:            transport(o.HTTPClient),
 	}
+}
+
+// transport is c as azcore's transport; nil keeps azcore's default.
+func transport(c *http.Client) policy.Transporter {
+	if c == nil {
+		return nil
+	}
+	return c
+}
+
+// fileUploads serves the HTTPS device API's files endpoints with the
+// linked storage; a nil Uploads answers as a hub without storage does.
+type fileUploads struct{ u *fileupload.Uploads }
+
+// Start implements devicehttp.FileUploads.
+func (f fileUploads) Start(ctx context.Context, deviceID, blobName string) (devicehttp.FileUploadSAS, error) {
+	s, err := f.u.Start(ctx, deviceID, blobName)
+	if err != nil {
+		return devicehttp.FileUploadSAS{}, err
+	}
+	return devicehttp.FileUploadSAS{CorrelationID: s.CorrelationID, HostName: s.HostName, ContainerName: s.ContainerName, BlobName: s.BlobName, SASToken: s.SASToken}, nil
+}
+
+// Complete implements devicehttp.FileUploads.
+func (f fileUploads) Complete(ctx context.Context, deviceID string, r devicehttp.FileUploadResult) error {
+	return f.u.Complete(ctx, deviceID, fileupload.Result{CorrelationID: r.CorrelationID, IsSuccess: r.IsSuccess, StatusCode: r.StatusCode, StatusDescription: r.StatusDescription})
 }
 
 // GoString is String, for %#v.
@@ -71,6 +107,7 @@ func (e *Emulator) newFileUploads(hub *core.Hub, opts *FileUploadOptions) (*file
 	if err != nil {
 		return nil, fmt.Errorf("emulator: FileUpload: %w", err)
 	}
+	e.storageClient = opts.HTTPClient
 	return u, nil
 }
 

@@ -45,9 +45,11 @@ type FileUploadResult struct {
 const maxFileRequestBytes = 64 * 1024
 
 // errFileUploadNotConfigured is the answer of a hub with no storage
-// account linked for file upload.
+// account linked for file upload: 400014
+// DefaultStorageEndpointNotConfigured, as IoT Hub's error reference names
+// it.
 func errFileUploadNotConfigured() error {
-	return iothub.NewError(iothub.CodeInvalidOperation, "File upload is not configured for this IoT hub: it has no linked storage account")
+	return iothub.NewError(iothub.CodeDefaultStorageEndpointNotConfigured, "File upload is not configured for this IoT hub: it has no linked storage account")
 }
 
 // startUpload answers POST /devices/{id}/files: 200 with the SAS JSON.

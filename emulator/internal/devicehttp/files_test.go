@@ -94,7 +94,7 @@ func TestFileUploadNotConfigured(t *testing.T) {
 	for _, p := range []string{"/devices/d1/files", "/devices/d1/files/notifications/c"} {
 		status, hd, body := s.do(http.MethodPost, p+"?api-version=2021-04-12", `{"blobName":"b","isSuccess":true}`)
 		assert.Equal(t, http.StatusBadRequest, status, body)
-		assert.Equal(t, "InvalidOperation", hd.Get("iothub-errorcode"))
+		assert.Equal(t, "DefaultStorageEndpointNotConfigured", hd.Get("iothub-errorcode"))
 		assert.Contains(t, body, "File upload is not configured")
 	}
 }
