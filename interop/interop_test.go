@@ -35,10 +35,19 @@ type hub struct {
 
 func startHub(t *testing.T, seeds ...emulator.DeviceSeed) *hub {
 	t.Helper()
+	return startHubWith(t, &emulator.Options{Devices: seeds})
+}
+
+// startHubWith starts the emulator on the standard ports with opts
+// (StandardPorts is set).
+func startHubWith(t *testing.T, opts *emulator.Options) *hub {
+	t.Helper()
 	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "azure-iothub")); err != nil {
 		t.Fatalf("the suite's Node packages are missing; run: (cd interop/node && npm ci): %v", err)
 	}
-	e, err := emulator.Start(context.Background(), &emulator.Options{StandardPorts: true, Devices: seeds})
+	o := *opts
+	o.StandardPorts = true
+	e, err := emulator.Start(context.Background(), &o)
 	require.NoError(t, err, "the interop suite needs ports 443, 5671 and 8883 on localhost (root, or CAP_NET_BIND_SERVICE)")
 	t.Cleanup(e.Close)
 	ca := filepath.Join(t.TempDir(), "emulator-ca.pem")

@@ -5,6 +5,10 @@
 #   eval "$(bash scripts/azurite.sh start)"   # installs if needed, starts, exports the endpoint
 #   bash scripts/azurite.sh stop              # stops the instance started from the same AZURITE_DIR
 #
+# start exports IOTHUB_AZURITE_BLOB_ENDPOINT (the instance's blob endpoint)
+# and IOTHUB_AZURITE_BIN (the azurite-blob binary, for tests that start an
+# instance of their own, such as one serving HTTPS).
+#
 # start prints only `export NAME=value` lines on stdout (progress goes to
 # stderr), so its output can be eval'ed. It reuses an instance that is still
 # running from an earlier start with the same AZURITE_DIR.
@@ -38,6 +42,9 @@ answers() { # port
 
 print_env() {
   echo "export IOTHUB_AZURITE_BLOB_ENDPOINT=http://127.0.0.1:$(cat "$portfile")/devstoreaccount1"
+  # The interop suite starts an HTTPS instance of its own with this binary
+  # (the official device SDKs upload files over https:// only).
+  echo "export IOTHUB_AZURITE_BIN=$bin"
 }
 
 install() {

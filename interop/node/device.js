@@ -53,7 +53,8 @@ async function main() {
     const props = {};
     for (let i = 0; i < msg.properties.count(); i++) {
       const p = msg.properties.getItem(i);
-      props[p.key] = p.value;
+      // Over HTTPS the SDK keeps the header's name, iothub-app-{name}.
+      props[p.key.replace(/^iothub-app-/, '')] = p.value;
     }
     let settle = props.settle === 'reject' ? 'reject' : 'complete';
     if (props.settle === 'abandon' && !abandoned.has(msg.messageId)) {
