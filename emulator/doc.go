@@ -100,9 +100,39 @@
 // a lost lock answering 412002 DeviceMessageLockLost; module paths
 // /devices/{id}/modules/{mid}/… alike. Each request carries a device SAS
 // token in its Authorization header (or, over TLS, the client certificate
-// of a selfSigned identity), checked as MQTT's password is; the file
-// upload endpoints POST /devices/{id}/files and …/files/notifications
-// answer as a hub with no linked storage account does.
+// of a selfSigned identity), checked as MQTT's password is.
+//
+// Devices speak AMQP too (emulator/internal/deviceamqp), over AMQPS and
+// AMQP over WebSockets, as the official device SDKs' AMQP transports do,
+// on the same engine as the service side: a device SAS token put on $cbs
+// (its own, for {host}/devices/{id}, or a policy's with DeviceConnect), or
+// SASL PLAIN as {id}@sas.{hub}; telemetry on /devices/{id}/messages/events
+// (256 KB at most); C2D on /devices/{id}/messages/devicebound, accepted
+// completing, rejected rejecting, released and modified abandoning, each
+// message's delivery-tag its lock token; direct methods on the
+// /devices/{id}/methods/devicebound link pair (IoThub-methodname and
+// IoThub-status, a uuid correlation-id); the twin on the /devices/{id}/twin
+// link pair (operation and resource annotations: GET, PATCH
+// /properties/reported, PUT and DELETE
+// /notifications/twin/properties/desired; answers with status and version
+// annotations; desired updates without a correlation-id); module forms
+// alike. A link whose token lapses is detached; a connection of the same
+// identity elsewhere detaches the old links with amqp:link:stolen.
+//
+// With [Options].FileUpload a storage account is linked for file uploads,
+// as IoT Hub's fileUpload settings link one: POST /devices/{id}/files
+// {"blobName":…} answers {correlationId, hostName, containerName,
+// blobName, sasToken}, the blob {deviceId}/{blobName} in the container
+// with a SAS token of SASTTL (1 hour); the device writes the blob itself
+// (https://{hostName}/{containerName}/{blobName}{sasToken}; for a
+// path-style endpoint such as Azurite's, hostName holds the account's
+// path), then POST /devices/{id}/files/notifications (or
+// …/notifications/{correlationId}) {correlationId, isSuccess, …} queues
+// the file notification with the blob's real URI, size and time. At most
+// 10 uploads in flight per device (403006); unknown and expired
+// correlation ids answer 400015 and 400016, a blob that is not there
+// 400020, and a hub with no storage linked 400014
+// DefaultStorageEndpointNotConfigured.
 //
 // The status codes of successful answers were checked against what the
 // real hub sends, not only against the REST definition, which sometimes
@@ -173,11 +203,13 @@
 // emulator/internal/serviceamqp the service side of AMQP (CBS, C2D,
 // feedback, file notifications, the Event Hub-compatible endpoint), and
 // emulator/internal/devicemqtt devices over MQTT,
-// emulator/internal/devicehttp devices over HTTPS; device AMQP is to come
-// as a front end of its own. emulator/internal/listener
+// emulator/internal/devicehttp devices over HTTPS and
+// emulator/internal/deviceamqp devices over AMQP, beside
+// emulator/internal/fileupload, the linked storage. emulator/internal/listener
 // is the port plumbing (sockets, protocol sniffing, TLS, WebSocket
 // upgrades), and emulator/internal/entra the Entra ID stand-in both service
 // front ends check tokens with. This package holds the public API and wires
-// the others together. [SimulatedDevice] and MQTT devices meet in the same
-// session layer of the core, so the service cannot tell them apart.
+// the others together. [SimulatedDevice]s and devices over MQTT, AMQP and
+// HTTPS meet in the same session layer of the core, so the service cannot
+// tell them apart.
 package emulator

@@ -22,7 +22,8 @@
 //	             notifications, the Event Hub-compatible endpoint
 //	devicemqtt   devices over MQTT 3.1.1, reaching the core through mqttcore
 //	devicehttp   devices over HTTPS: telemetry, C2D polling, file upload
-//	             (device AMQP is to come, alike)
+//	deviceamqp   devices over AMQP, on serviceamqp's engine and CBS
+//	fileupload   the storage account linked for file uploads
 //	listener     ports, protocol sniffing, TLS, WebSocket upgrades
 //	entra        Entra ID data actions, roles and tokens
 //
