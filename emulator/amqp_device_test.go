@@ -408,3 +408,69 @@ func TestAMQPDeviceTakeover(t *testing.T) {
 	_, err = rcv.Receive(ctx, nil)
 	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, condition(t, err))
 }
+
+func TestAMQPDeviceTokenExpiry(t *testing.T) {
+	t.Parallel()
+	e := mqttHub(t, emulator.DeviceSeed{DeviceID: "d1"})
+	e.LimitTokenLifetime(400 * time.Millisecond)
+	s := amqpDevice(t, e, "d1", deviceKey)
+	ctx := tctx(t)
+	rcv, err := s.NewReceiver(ctx, "/devices/d1/messages/devicebound", &amqp.ReceiverOptions{Credit: 1})
+	require.NoError(t, err)
+	_, err = rcv.Receive(ctx, nil)
+	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, condition(t, err), "a device link whose token lapses is detached")
+	rc, err := registry.NewClientFromConnectionString(e.ConnectionString(), nil)
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool {
+		d, err := rc.GetDevice(ctx, "d1")
+		return err == nil && d.ConnectionState == registry.Disconnected
+	}, 5*time.Second, 20*time.Millisecond, "and the device, with no link left, is disconnected")
+}
+
+func TestAMQPModuleMethodsAndTwin(t *testing.T) {
+	t.Parallel()
+	e := mqttHub(t, emulator.DeviceSeed{DeviceID: "d1", Modules: []string{"m1"}})
+	s := amqpDevice(t, e, "d1/modules/m1", moduleKey(t, e, "d1", "m1"))
+	msnd, mrcv := linkPair(t, s, "/devices/d1/modules/m1/methods/devicebound", "methods:m")
+	go func() {
+		ctx := context.Background()
+		req, err := mrcv.Receive(ctx, nil)
+		if err != nil {
+			return
+		}
+		_ = mrcv.AcceptMessage(ctx, req)
+		_ = msnd.Send(ctx, &amqp.Message{
+			Data:                  [][]byte{[]byte(`"module says hi"`)},
+			Properties:            &amqp.MessageProperties{CorrelationID: req.Properties.CorrelationID},
+			ApplicationProperties: map[string]any{"IoThub-status": int32(200)},
+		}, nil)
+	}()
+	mc, err := methods.NewClientFromConnectionString(e.ConnectionString(), nil)
+	require.NoError(t, err)
+	ctx := tctx(t)
+	resp, err := mc.InvokeModule(ctx, "d1", "m1", &methods.Request{MethodName: "hi", ResponseTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.Status)
+	assert.JSONEq(t, `"module says hi"`, string(resp.Payload))
+
+	tsnd, trcv := linkPair(t, s, "/devices/d1/modules/m1/twin", "twin:m")
+	r := twinRequest(t, tsnd, trcv, "PATCH", "/properties/reported", "1", []byte(`{"role":"filter"}`))
+	assert.EqualValues(t, 204, r.Annotations["status"])
+	tc, err := twin.NewClientFromConnectionString(e.ConnectionString(), nil)
+	require.NoError(t, err)
+	mt, err := tc.GetModule(ctx, "d1", "m1")
+	require.NoError(t, err)
+	assert.Equal(t, "filter", mt.Properties.Reported["role"])
+
+	// The module's C2D queue.
+	cc, err := c2d.NewClientFromConnectionString(e.ConnectionString(), nil)
+	require.NoError(t, err)
+	defer cc.Close(context.Background())
+	require.NoError(t, cc.SendToModule(ctx, "d1", "m1", &c2d.Message{Body: []byte("to m1")}))
+	crcv, err := s.NewReceiver(ctx, "/devices/d1/modules/m1/messages/devicebound", &amqp.ReceiverOptions{Credit: 1})
+	require.NoError(t, err)
+	m, err := crcv.Receive(ctx, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "to m1", string(m.GetData()))
+	require.NoError(t, crcv.AcceptMessage(ctx, m))
+}
