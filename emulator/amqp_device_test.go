@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -473,4 +474,38 @@ func TestAMQPModuleMethodsAndTwin(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "to m1", string(m.GetData()))
 	require.NoError(t, crcv.AcceptMessage(ctx, m))
+}
+
+// TestAMQPDeviceX509 connects a selfSigned device as the Node SDK's Amqp
+// transport does: a TLS client certificate and no token at all; another
+// device's links, and a certificate of no device, are refused.
+func TestAMQPDeviceX509(t *testing.T) {
+	t.Parallel()
+	e, reg := x509Hub(t)
+	ctx := tctx(t)
+	cert, sha1Hex, _ := deviceCert(t, "x509-amqp", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	_, err := reg.CreateDevice(ctx, &registry.Device{DeviceID: "x509-amqp", Authentication: &registry.Authentication{
+		Type: registry.AuthSelfSigned, X509Thumbprint: &registry.X509Thumbprint{PrimaryThumbprint: sha1Hex}}})
+	require.NoError(t, err)
+
+	dial := func(certs []tls.Certificate) *amqp.Session {
+		cfg := e.TLSConfig()
+		cfg.Certificates = certs
+		conn, err := amqp.Dial(ctx, "amqps://"+e.HostName(), &amqp.ConnOptions{TLSConfig: cfg, SASLType: amqp.SASLTypeAnonymous()})
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		s, err := conn.NewSession(ctx, nil)
+		require.NoError(t, err)
+		return s
+	}
+	s := dial([]tls.Certificate{cert})
+	snd, err := s.NewSender(ctx, "/devices/x509-amqp/messages/events", nil)
+	require.NoError(t, err)
+	require.NoError(t, snd.Send(ctx, &amqp.Message{Data: [][]byte{[]byte("by certificate")}}, nil))
+	_, err = s.NewSender(ctx, "/devices/sas-device/messages/events", nil)
+	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, condition(t, err), "the certificate is x509-amqp's only")
+
+	other, _, _ := deviceCert(t, "nobody", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	_, err = dial([]tls.Certificate{other}).NewSender(ctx, "/devices/x509-amqp/messages/events", nil)
+	assert.Equal(t, amqp.ErrCondUnauthorizedAccess, condition(t, err))
 }

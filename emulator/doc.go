@@ -106,7 +106,8 @@
 // AMQP over WebSockets, as the official device SDKs' AMQP transports do,
 // on the same engine as the service side: a device SAS token put on $cbs
 // (its own, for {host}/devices/{id}, or a policy's with DeviceConnect), or
-// SASL PLAIN as {id}@sas.{hub}; telemetry on /devices/{id}/messages/events
+// SASL PLAIN as {id}@sas.{hub}, or for a selfSigned identity only its TLS
+// client certificate; telemetry on /devices/{id}/messages/events
 // (256 KB at most); C2D on /devices/{id}/messages/devicebound, accepted
 // completing, rejected rejecting, released and modified abandoning, each
 // message's delivery-tag its lock token; direct methods on the

@@ -280,7 +280,7 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := deviceamqp.Register(e.amqp, hub, &deviceamqp.Options{Logger: e.logger}); err != nil {
+	if err := deviceamqp.Register(e.amqp, hub, &deviceamqp.Options{Logger: e.logger, PeerCertificates: listener.PeerCertificates}); err != nil {
 		return nil, err
 	}
 	e.ports.Handle(listener.AMQP, func(c net.Conn) { _ = e.amqp.ServeConn(hub.BaseContext(), c) })

@@ -321,9 +321,10 @@ func assertFeedback(ctx context.Context, t *testing.T, cc *c2d.Client, msgID str
 // TestNodeDeviceX509 connects the official Node.js device SDK with an
 // X.509 certificate (x509=true, the certificate and key given to
 // setOptions) to devices registered with its thumbprint — SHA-1 as the
-// primary of one, SHA-256 as the secondary of the other — over MQTT and
-// MQTT over WebSockets, and checks the hub knows who they are: their
-// telemetry is theirs and they answer direct methods.
+// primary over TCP, SHA-256 as the secondary over WebSockets — over MQTT,
+// MQTT over WebSockets, AMQP and AMQP over WebSockets (no token at all),
+// and checks the hub knows who they are: their telemetry is theirs and
+// they answer direct methods.
 func TestNodeDeviceX509(t *testing.T) {
 	h := startHub(t)
 	opts := &iothub.ClientOptions{TLSConfig: h.TLSConfig()}
@@ -335,7 +336,7 @@ func TestNodeDeviceX509(t *testing.T) {
 	require.NoError(t, err)
 	defer consumer.Close(context.Background())
 
-	for _, transport := range []string{"mqtt", "mqttws"} {
+	for _, transport := range []string{"mqtt", "mqttws", "amqp", "amqpws"} {
 		id := "node-x509-" + transport
 		t.Run(transport, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -343,7 +344,7 @@ func TestNodeDeviceX509(t *testing.T) {
 			certPEM, keyPEM, der := selfSignedCert(t, id)
 			sha1Sum, sha256Sum := sha1.Sum(der), sha256.Sum256(der)
 			thumb := &registry.X509Thumbprint{PrimaryThumbprint: strings.ToUpper(hex.EncodeToString(sha1Sum[:]))}
-			if transport == "mqttws" {
+			if strings.HasSuffix(transport, "ws") {
 				thumb = &registry.X509Thumbprint{PrimaryThumbprint: strings.Repeat("AB", 20), SecondaryThumbprint: hex.EncodeToString(sha256Sum[:])}
 			}
 			_, err := reg.CreateDevice(ctx, &registry.Device{DeviceID: id, Authentication: &registry.Authentication{Type: registry.AuthSelfSigned, X509Thumbprint: thumb}})

@@ -77,6 +77,11 @@ func newConn(s *Server, nc net.Conn) *Conn {
 // Context is cancelled when the connection ends.
 func (c *Conn) Context() context.Context { return c.ctx }
 
+// NetConn is the network connection the AMQP connection runs on, for
+// what only it knows (the TLS client certificate). Reading or writing it
+// breaks the connection.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
 // RemoteAddr is the client's network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 

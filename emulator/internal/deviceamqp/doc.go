@@ -6,7 +6,9 @@
 //
 // A device authenticates with a SAS token put on $cbs (its own, for
 // {host}/devices/{id}, or a policy's with DeviceConnect) or with SASL PLAIN
-// as {id}@sas.{hub}; modules alike with {id}/modules/{mid}. Then, for a
+// as {id}@sas.{hub}; modules alike with {id}/modules/{mid}. A selfSigned
+// X.509 identity puts no token at all: its TLS client certificate, with
+// one of its thumbprints, is its credential. Then, for a
 // device at /devices/{id} (a module at /devices/{id}/modules/{mid}):
 //
 //	/messages/events        the device sends telemetry (at most 256 KB a

@@ -2,8 +2,10 @@ package deviceamqp
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"log/slog"
+	"net"
 	"net/url"
 	"sync"
 
@@ -28,6 +30,11 @@ type Server interface {
 type Options struct {
 	// Logger receives diagnostics (never keys or tokens). Default: discard.
 	Logger *slog.Logger
+	// PeerCertificates returns the TLS client certificates a connection
+	// presented, so that X.509 devices, which put no token on $cbs,
+	// authenticate by thumbprint. Default: none (X.509 devices are
+	// refused).
+	PeerCertificates func(net.Conn) []*x509.Certificate
 }
 
 // frontEnd serves the device links of one hub.
@@ -35,6 +42,7 @@ type frontEnd struct {
 	hub    *core.Hub
 	srv    Server
 	logger *slog.Logger
+	certs  func(net.Conn) []*x509.Certificate
 
 	mu    sync.Mutex
 	conns map[*amqpserver.Conn]map[sessions.Key]*identity
@@ -54,6 +62,9 @@ func Register(srv Server, hub *core.Hub, opts *Options) error {
 	fe := &frontEnd{hub: hub, srv: srv, logger: slog.New(slog.DiscardHandler), conns: map[*amqpserver.Conn]map[sessions.Key]*identity{}}
 	if opts != nil && opts.Logger != nil {
 		fe.logger = opts.Logger
+	}
+	if opts != nil {
+		fe.certs = opts.PeerCertificates
 	}
 	for _, prefix := range []string{"/devices/{id}", "/devices/{id}/modules/{mid}"} {
 		for _, r := range []struct {
@@ -97,13 +108,24 @@ func (fe *frontEnd) admit(l *amqpserver.Link) (*identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := fe.srv.AuthorizeDeviceLink(l); err != nil {
+	if err := fe.srv.AuthorizeDeviceLink(l); err != nil && !fe.x509(l, key) {
 		return nil, err
 	}
 	if err := fe.hub.CheckCanConnect(key); err != nil {
 		return nil, refusal(err)
 	}
 	return fe.join(l, key), nil
+}
+
+// x509 reports whether the link's connection presented the TLS client
+// certificate of a selfSigned identity key: how X.509 devices connect,
+// with no token (the certificate lasts as long as the connection).
+func (fe *frontEnd) x509(l *amqpserver.Link, key sessions.Key) bool {
+	if fe.certs == nil {
+		return false
+	}
+	certs := fe.certs(l.Conn().NetConn())
+	return len(certs) > 0 && fe.hub.CheckDeviceCertificate(key, certs) == nil
 }
 
 // refusal turns why an identity may not connect into the attach's error.
