@@ -2,7 +2,6 @@ package deviceamqp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -136,12 +135,7 @@ func (id *identity) Closed(reason error) {
 // its "$version", goes out on the twin links without a correlation-id, in
 // order, without blocking.
 func (id *identity) DesiredPropertiesChanged(patch map[string]any, version int64) {
-	body := make(map[string]any, len(patch)+1)
-	for k, v := range patch {
-		body[k] = v
-	}
-	body["$version"] = version
-	b, err := json.Marshal(body)
+	b, err := sessions.DesiredJSON(patch, version)
 	if err != nil {
 		return
 	}
@@ -177,16 +171,13 @@ func corrKey(v any) string {
 // outQueue sends the messages of one outgoing link in order, so that
 // notifications never wait on a slow device inside the hub.
 type outQueue struct {
-	link *amqpserver.OutgoingLink
-
-	mu     sync.Mutex
-	items  []*amqp.Message
-	signal chan struct{}
+	link  *amqpserver.OutgoingLink
+	queue *fifo[*amqp.Message]
 }
 
 // newOutQueue starts sending on l until it detaches.
 func newOutQueue(l *amqpserver.OutgoingLink) *outQueue {
-	q := &outQueue{link: l, signal: make(chan struct{}, 1)}
+	q := &outQueue{link: l, queue: newFIFO[*amqp.Message]()}
 	l.Go(q.run)
 	return q
 }
@@ -196,37 +187,18 @@ func newOutQueue(l *amqpserver.OutgoingLink) *outQueue {
 const maxQueued = 1024
 
 func (q *outQueue) push(m *amqp.Message) {
-	q.mu.Lock()
-	if len(q.items) >= maxQueued {
-		q.mu.Unlock()
+	if q.queue.len() >= maxQueued {
 		_ = q.link.Detach(&amqpserver.Error{Condition: amqpserver.CondResourceLimitExceeded, Description: "the device grants no credit for the messages the hub has for it"})
 		return
 	}
-	q.items = append(q.items, m)
-	q.mu.Unlock()
-	select {
-	case q.signal <- struct{}{}:
-	default:
-	}
+	q.queue.push(m)
 }
 
 func (q *outQueue) run(ctx context.Context) {
 	for {
-		q.mu.Lock()
-		var m *amqp.Message
-		if len(q.items) > 0 {
-			m = q.items[0]
-			q.items[0] = nil
-			q.items = q.items[1:]
-		}
-		q.mu.Unlock()
-		if m == nil {
-			select {
-			case <-q.signal:
-				continue
-			case <-ctx.Done():
-				return
-			}
+		m, ok := q.queue.pop(ctx)
+		if !ok {
+			return
 		}
 		if _, err := q.link.Send(ctx, m, nil); err != nil {
 			return

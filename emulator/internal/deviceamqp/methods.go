@@ -1,7 +1,6 @@
 package deviceamqp
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver"
 	"github.com/iotkit-go/iothub/emulator/internal/devicebound"
+	"github.com/iotkit-go/iothub/emulator/internal/sessions"
 )
 
 // The application properties of direct methods over AMQP.
@@ -65,14 +65,7 @@ func (id *identity) methodAnswer(d *amqpserver.Delivery) amqpserver.Outcome {
 		return &amqpserver.Rejected{Error: &amqpserver.Error{Condition: amqpserver.CondInvalidField,
 			Description: "a method answer needs the request's correlation-id and an integer " + propMethodStatus + " application property"}}
 	}
-	payload := json.RawMessage(devicebound.Body(m))
-	if len(bytes.TrimSpace(payload)) == 0 {
-		payload = nil
-	} else if !json.Valid(payload) {
-		// The hub hands the service what the device sent; text that is not
-		// JSON reaches it as a JSON string.
-		payload, _ = json.Marshal(string(payload))
-	}
+	payload := sessions.MethodPayload(devicebound.Body(m))
 	id.mu.Lock()
 	ch := id.calls[corrKey(corr)]
 	id.mu.Unlock()

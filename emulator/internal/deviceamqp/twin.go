@@ -3,7 +3,6 @@ package deviceamqp
 import (
 	"context"
 	"strings"
-	"sync"
 
 	"github.com/Azure/go-amqp"
 
@@ -41,7 +40,7 @@ func (fe *frontEnd) attachTwinRequests(l *amqpserver.IncomingLink) (amqpserver.M
 	if err != nil {
 		return nil, err
 	}
-	w := &twinWorker{id: id, channel: channelID(l.Link), signal: make(chan struct{}, 1)}
+	w := &twinWorker{id: id, channel: channelID(l.Link), queue: newFIFO[*amqp.Message]()}
 	if !l.Go(w.run) {
 		return nil, &amqpserver.Error{Condition: amqpserver.CondConnectionForced, Description: "the emulator is shutting down"}
 	}
@@ -52,40 +51,23 @@ func (fe *frontEnd) attachTwinRequests(l *amqpserver.IncomingLink) (amqpserver.M
 type twinWorker struct {
 	id      *identity
 	channel string
-
-	mu     sync.Mutex
-	queue  []*amqp.Message
-	signal chan struct{}
+	queue   *fifo[*amqp.Message]
 }
 
+// take queues a request; a device that sends faster than the hub answers
+// past maxQueued requests has its link detached.
 func (w *twinWorker) take(d *amqpserver.Delivery) amqpserver.Outcome {
-	w.mu.Lock()
-	w.queue = append(w.queue, d.Message)
-	w.mu.Unlock()
-	select {
-	case w.signal <- struct{}{}:
-	default:
+	if w.queue.push(d.Message) > maxQueued {
+		_ = d.Link().Detach(&amqpserver.Error{Condition: amqpserver.CondResourceLimitExceeded, Description: "more twin requests wait for an answer than the hub holds"})
 	}
 	return amqpserver.Accepted{}
 }
 
 func (w *twinWorker) run(ctx context.Context) {
 	for {
-		w.mu.Lock()
-		var m *amqp.Message
-		if len(w.queue) > 0 {
-			m = w.queue[0]
-			w.queue[0] = nil
-			w.queue = w.queue[1:]
-		}
-		w.mu.Unlock()
-		if m == nil {
-			select {
-			case <-w.signal:
-				continue
-			case <-ctx.Done():
-				return
-			}
+		m, ok := w.queue.pop(ctx)
+		if !ok {
+			return
 		}
 		w.id.answerTwin(w.channel, m, w.id.serveTwin(m))
 	}

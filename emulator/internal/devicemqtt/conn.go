@@ -515,15 +515,7 @@ func (c *conn) InvokeMethod(ctx context.Context, name string, payload json.RawMe
 	c.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: methodRequestTopic(name, rid), Payload: payload})
 	select {
 	case a := <-ch:
-		resp := a.payload
-		if len(bytes.TrimSpace(resp)) == 0 {
-			resp = nil
-		} else if !json.Valid(resp) {
-			// The hub hands the service what the device sent; a device that
-			// sends text that is not JSON gets it back as a JSON string.
-			resp, _ = json.Marshal(string(resp))
-		}
-		return a.status, resp, nil
+		return a.status, sessions.MethodPayload(a.payload), nil
 	case <-ctx.Done():
 		return 0, nil, ctx.Err()
 	case <-c.done:
@@ -534,12 +526,7 @@ func (c *conn) InvokeMethod(ctx context.Context, name string, payload json.RawMe
 // DesiredPropertiesChanged implements sessions.Endpoint: the patch, with
 // its "$version", goes to the device in order, without blocking.
 func (c *conn) DesiredPropertiesChanged(patch map[string]any, version int64) {
-	body := make(map[string]any, len(patch)+1)
-	for k, v := range patch {
-		body[k] = v
-	}
-	body["$version"] = version
-	b, err := json.Marshal(body)
+	b, err := sessions.DesiredJSON(patch, version)
 	if err != nil {
 		return
 	}

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 
@@ -28,4 +29,29 @@ func ErrorBody(err error) []byte {
 	}
 	b, _ := json.Marshal(body)
 	return b
+}
+
+// DesiredJSON is a desired-properties patch as devices receive it: the
+// patch with the collection's "$version".
+func DesiredJSON(patch map[string]any, version int64) ([]byte, error) {
+	body := make(map[string]any, len(patch)+1)
+	for k, v := range patch {
+		body[k] = v
+	}
+	body["$version"] = version
+	return json.Marshal(body)
+}
+
+// MethodPayload is a device's method answer as the service receives it:
+// nil when empty, the JSON itself, or, for text that is not JSON, that
+// text as a JSON string (the hub hands the service what the device sent).
+func MethodPayload(b []byte) json.RawMessage {
+	switch {
+	case len(bytes.TrimSpace(b)) == 0:
+		return nil
+	case json.Valid(b):
+		return append(json.RawMessage(nil), b...)
+	}
+	s, _ := json.Marshal(string(b))
+	return s
 }
