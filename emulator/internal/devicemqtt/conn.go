@@ -361,8 +361,10 @@ func (c *conn) subscribe(pk *packets.Packet) error {
 		codes[i] = granted
 	}
 	c.mu.Unlock()
-	c.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID, ReasonCodes: codes})
+	// The session layer knows first: a device that has its SUBACK can be
+	// called at once.
 	c.applySubscriptions()
+	c.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID, ReasonCodes: codes})
 	return nil
 }
 
@@ -381,8 +383,8 @@ func (c *conn) unsubscribe(pk *packets.Packet) error {
 		}
 	}
 	c.mu.Unlock()
-	c.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID})
 	c.applySubscriptions()
+	c.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID})
 	return nil
 }
 
