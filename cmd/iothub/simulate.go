@@ -32,23 +32,27 @@ const simTokenLifetime = 24 * time.Hour
 
 func simulateCommand(g *globals) *cobra.Command {
 	var (
-		devices  int
-		prefix   string
-		deviceCS []string
-		rate     string
-		tmpl     string
-		methods  []string
-		count    int
-		certs    []string
-		keys     []string
+		devices   int
+		prefix    string
+		deviceCS  []string
+		rate      string
+		tmpl      string
+		methods   []string
+		count     int
+		certs     []string
+		keys      []string
+		transport string
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate",
-		Short: "Play devices over MQTT against any hub: telemetry, direct methods, C2D, twins",
-		Long: `Connect devices over MQTT to a hub (the emulator or a real one) and play them:
+		Short: "Play devices over MQTT, AMQP or HTTPS against any hub: telemetry, direct methods, C2D, twins",
+		Long: `Connect devices to a hub (the emulator or a real one) and play them:
 each sends telemetry at --rate from --template, answers every direct method
 (echo, or as --method says), completes C2D messages and reports every desired
-property back as reported. Devices are created with the service connection
+property back as reported. --transport mqtt (the default) reconnects by
+itself; amqp and https devices end at the first lost connection. Over https,
+IoT Hub's device API has no direct methods or twins: devices send telemetry
+and poll for C2D messages every second. Devices are created with the service connection
 string (--devices N, named --prefix000…; existing ones are reused), or given
 with --device-connection-string (repeatable). An X.509 device (x509=true in
 its connection string) connects with the certificate and key of --cert and
@@ -60,9 +64,15 @@ time), {{rand A B}} (a random number in [A, B), integers if both are).`,
 		Example: `  iothub simulate --devices 10 --rate 2/s
   iothub simulate --device-connection-string "$DEVICE_CS" --method reboot=202:'{"rebooting":true}'
   iothub simulate --devices 3 --template '{"temp":{{rand 20 30}},"seq":{{seq}},"at":"{{now}}"}'
-  iothub simulate --device-connection-string "HostName=…;DeviceId=cam-1;x509=true" --cert cam-1.pem --key cam-1.key`,
+  iothub simulate --device-connection-string "HostName=…;DeviceId=cam-1;x509=true" --cert cam-1.pem --key cam-1.key
+  iothub simulate --devices 5 --transport amqp`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch transport {
+			case transportMQTT, transportAMQP, transportHTTPS:
+			default:
+				return fmt.Errorf("--transport %q: use mqtt, amqp or https", transport)
+			}
 			interval, err := parseRate(rate)
 			if err != nil {
 				return err
@@ -88,7 +98,7 @@ time), {{rand A B}} (a random number in [A, B), integers if both are).`,
 				return err
 			}
 			var st simStats
-			sim := &simulator{interval: interval, body: body, answers: answers, count: count, stats: &st, tls: tc}
+			sim := &simulator{interval: interval, body: body, answers: answers, count: count, stats: &st, tls: tc, transport: transport}
 			var wg sync.WaitGroup
 			errs := make(chan error, len(ids))
 			ctx, cancel := context.WithCancel(cmd.Context())
@@ -103,7 +113,7 @@ time), {{rand A B}} (a random number in [A, B), integers if both are).`,
 					}
 				}()
 			}
-			fmt.Fprintf(g.env.stderr, "simulating %d devices on %s (Ctrl-C to stop)\n", len(ids), ids[0].HostName)
+			fmt.Fprintf(g.env.stderr, "simulating %d devices on %s over %s (Ctrl-C to stop)\n", len(ids), ids[0].HostName, transport)
 			done := make(chan struct{})
 			go func() { wg.Wait(); close(done) }()
 			report(ctx, g.env.stderr, &st, done)
@@ -125,6 +135,7 @@ time), {{rand A B}} (a random number in [A, B), integers if both are).`,
 	f.IntVar(&count, "count", 0, "stop after this many messages per device (0: until interrupted)")
 	f.StringArrayVar(&certs, "cert", nil, "the client certificate (PEM) of an x509=true device (repeatable, in their order)")
 	f.StringArrayVar(&keys, "key", nil, "the private key (PEM) of the --cert at the same place (repeatable)")
+	f.StringVar(&transport, "transport", transportMQTT, "how devices connect: mqtt, amqp or https")
 	return cmd
 }
 
@@ -340,7 +351,17 @@ type simulator struct {
 	count    int
 	stats    *simStats
 	tls      *tls.Config // nil: the system roots
+	// transport is how devices connect: transportMQTT (the default),
+	// transportAMQP or transportHTTPS.
+	transport string
 }
+
+// The transports of iothub simulate.
+const (
+	transportMQTT  = "mqtt"
+	transportAMQP  = "amqp"
+	transportHTTPS = "https"
+)
 
 // brokerURL is where a device connects: plain TCP to the emulator without
 // TLS, else MQTTS on the host's port (8883 when it has none).
@@ -358,9 +379,75 @@ func brokerURL(d *auth.DeviceConnectionString) string {
 	return "ssl://" + host
 }
 
-// run plays one device until ctx ends (or it sent count messages); an
-// X.509 device presents cert.
+// run plays one device over the simulator's transport until ctx ends (or
+// it sent count messages); an X.509 device presents cert.
 func (s *simulator) run(ctx context.Context, d *auth.DeviceConnectionString, cert *tls.Certificate) error {
+	switch s.transport {
+	case transportAMQP:
+		return s.runAMQP(ctx, d, cert)
+	case transportHTTPS:
+		return s.runHTTPS(ctx, d, cert)
+	}
+	return s.runMQTT(ctx, d, cert)
+}
+
+// tlsFor is the TLS configuration of a device: the simulator's roots, and
+// cert when the device has one.
+func (s *simulator) tlsFor(cert *tls.Certificate) *tls.Config {
+	if cert == nil {
+		return s.tls
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.tls != nil {
+		cfg = s.tls.Clone()
+	}
+	cfg.Certificates = []tls.Certificate{*cert}
+	return cfg
+}
+
+// answer is what a device says to direct method name: --method's answer,
+// or an echo of the payload with 200.
+func (s *simulator) answer(name string, payload []byte) simAnswer {
+	if a, ok := s.answers[name]; ok {
+		return a
+	}
+	p := json.RawMessage(payload)
+	if !json.Valid(p) || len(p) == 0 {
+		p = json.RawMessage("null")
+	}
+	body, _ := json.Marshal(map[string]any{"method": name, "payload": p})
+	return simAnswer{status: 200, payload: body}
+}
+
+// telemetryLoop sends a message every interval (count of them, or until
+// ctx ends) and counts them; with no interval it waits for ctx.
+func (s *simulator) telemetryLoop(ctx context.Context, send func(body []byte) error) error {
+	if s.interval == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for seq := int64(0); s.count == 0 || seq < int64(s.count); seq++ {
+		if err := send(s.body(seq)); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.stats.errors.Add(1)
+		} else {
+			s.stats.sent.Add(1)
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+// runMQTT plays one device over MQTT, reconnecting by itself.
+func (s *simulator) runMQTT(ctx context.Context, d *auth.DeviceConnectionString, cert *tls.Certificate) error {
 	clientID := d.DeviceID
 	user := d.HostName + "/" + d.DeviceID + "/"
 	prefix := "devices/" + d.DeviceID + "/"
@@ -379,16 +466,8 @@ func (s *simulator) run(ctx context.Context, d *auth.DeviceConnectionString, cer
 			tok, _ := d.Token(time.Now().Add(simTokenLifetime))
 			return user, tok
 		})
-	switch {
-	case cert != nil:
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if s.tls != nil {
-			cfg = s.tls.Clone()
-		}
-		cfg.Certificates = []tls.Certificate{*cert}
+	if cfg := s.tlsFor(cert); cfg != nil {
 		opts.SetTLSConfig(cfg)
-	case s.tls != nil:
-		opts.SetTLSConfig(s.tls)
 	}
 	opts.SetOnConnectHandler(func(c mqtt.Client) {
 		s.stats.connected.Add(1)
@@ -404,32 +483,16 @@ func (s *simulator) run(ctx context.Context, d *auth.DeviceConnectionString, cer
 		return fmt.Errorf("connecting to %s: %w", brokerURL(d), err)
 	}
 	defer c.Disconnect(250)
-	if s.interval == 0 {
-		<-ctx.Done()
-		return nil
-	}
-	t := time.NewTicker(s.interval)
-	defer t.Stop()
 	topic := prefix + "messages/events/%24.ct=application%2Fjson&%24.ce=utf-8"
-	for seq := int64(0); s.count == 0 || seq < int64(s.count); seq++ {
-		pub := c.Publish(topic, 1, false, s.body(seq))
+	return s.telemetryLoop(ctx, func(body []byte) error {
+		pub := c.Publish(topic, 1, false, body)
 		select {
 		case <-pub.Done():
-			if pub.Error() != nil {
-				s.stats.errors.Add(1)
-			} else {
-				s.stats.sent.Add(1)
-			}
+			return pub.Error()
 		case <-ctx.Done():
-			return nil
+			return ctx.Err()
 		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return nil
-		}
-	}
-	return nil
+	})
 }
 
 // subscribe asks for methods, C2D and desired properties, and answers them.
@@ -438,15 +501,7 @@ func (s *simulator) subscribe(c mqtt.Client, prefix string) {
 		rest := strings.TrimPrefix(m.Topic(), "$iothub/methods/POST/")
 		name, query, _ := strings.Cut(rest, "/?")
 		rid := strings.TrimPrefix(query, "$rid=")
-		a, ok := s.answers[name]
-		if !ok {
-			payload := json.RawMessage(m.Payload())
-			if !json.Valid(payload) || len(payload) == 0 {
-				payload = json.RawMessage("null")
-			}
-			body, _ := json.Marshal(map[string]any{"method": name, "payload": payload})
-			a = simAnswer{status: 200, payload: body}
-		}
+		a := s.answer(name, m.Payload())
 		c.Publish("$iothub/methods/res/"+strconv.Itoa(a.status)+"/?$rid="+rid, 0, false, []byte(a.payload))
 		s.stats.methods.Add(1)
 	})

@@ -49,8 +49,8 @@ func writeDeviceCert(t *testing.T, cn string) (certFile, keyFile, thumbprint str
 }
 
 // TestSimulateX509 plays an X.509 device (x509=true, --cert, --key)
-// against a TLS emulator: it connects with its certificate and its
-// telemetry arrives as its own. Certificates that do not pair up with the
+// against a TLS emulator over MQTT, AMQP and HTTPS: it connects with its
+// certificate and its telemetry arrives as its own. Certificates that do not pair up with the
 // X.509 devices, and an X.509 device over plain TCP, are refused before
 // anything connects.
 func TestSimulateX509(t *testing.T) {
@@ -69,9 +69,11 @@ func TestSimulateX509(t *testing.T) {
 	require.NoError(t, err)
 	dcs := "HostName=" + e.HostName() + ";DeviceId=cam-1;x509=true"
 
-	r := cli(t, "", "", "--ca-file", ca, "simulate", "--device-connection-string", dcs, "--cert", certFile, "--key", keyFile, "--rate", "50/s", "--count", "2")
-	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stdout, "telemetry 2")
+	for _, transport := range []string{"mqtt", "amqp", "https"} {
+		r := cli(t, "", "", "--ca-file", ca, "simulate", "--transport", transport, "--device-connection-string", dcs, "--cert", certFile, "--key", keyFile, "--rate", "50/s", "--count", "2")
+		require.Equal(t, 0, r.code, transport+": "+r.stderr)
+		assert.Contains(t, r.stdout, "telemetry 2", transport)
+	}
 
 	consumer, err := eventhub.NewConsumerFromConnectionString(e.ConnectionString(), &eventhub.ConsumerOptions{TLSConfig: e.TLSConfig()})
 	require.NoError(t, err)
@@ -89,7 +91,7 @@ func TestSimulateX509(t *testing.T) {
 			n++
 		}
 	}
-	assert.Equal(t, 2, n)
+	assert.Equal(t, 6, n, "two events over each transport")
 
 	for _, args := range [][]string{
 		{"--device-connection-string", dcs},
