@@ -234,7 +234,7 @@ func (s *Store) applyModuleOpLocked(op ImportOp) error {
 			return preconditionFailed("module")
 		}
 		delete(r.modules, op.ModuleID)
-		s.moduleKeys = removeKey(s.moduleKeys, ModuleKey(op.DeviceID, op.ModuleID))
+		s.moduleKeys.remove(ModuleKey(op.DeviceID, op.ModuleID))
 		return nil
 	default:
 		if op.Mode == ModeUpdateTwinIfMatchETag && !etagMatches(op.TwinETag, m.twin.etag) {

@@ -133,7 +133,7 @@ func (s *Store) createDeviceLocked(spec DeviceSpec, status string) (*deviceRecor
 	}
 	r.twin = s.newTwin()
 	s.devices[spec.DeviceID] = r
-	s.deviceKeys = insertKey(s.deviceKeys, spec.DeviceID)
+	s.deviceKeys.insert(spec.DeviceID)
 	return r, nil
 }
 
@@ -198,23 +198,26 @@ func (s *Store) DeleteDevice(id, ifMatch string) (err error) {
 func (s *Store) deleteDeviceLocked(r *deviceRecord) {
 	id := r.dev.DeviceID
 	for m := range r.modules {
-		s.moduleKeys = removeKey(s.moduleKeys, ModuleKey(id, m))
+		s.moduleKeys.remove(ModuleKey(id, m))
 	}
 	if r.dev.ConnectionState == Connected {
 		s.connected--
 	}
 	delete(s.devices, id)
-	s.deviceKeys = removeKey(s.deviceKeys, id)
+	s.deviceKeys.remove(id)
 }
 
 // ListDevices returns up to limit devices in id order.
 func (s *Store) ListDevices(limit int) []Device {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n := min(limit, len(s.deviceKeys))
-	out := make([]Device, 0, n)
-	for _, k := range s.deviceKeys[:n] {
+	out := make([]Device, 0, min(limit, s.deviceKeys.len()))
+	s.deviceKeys.after("", func(k string) bool {
+		if len(out) >= limit {
+			return false
+		}
 		out = append(out, s.devices[k].dev.clone())
-	}
+		return true
+	})
 	return out
 }

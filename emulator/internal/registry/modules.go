@@ -97,7 +97,7 @@ func (s *Store) createModuleLocked(r *deviceRecord, spec ModuleSpec) (*moduleRec
 	}}
 	m.twin = s.newTwin()
 	r.modules[spec.ModuleID] = m
-	s.moduleKeys = insertKey(s.moduleKeys, ModuleKey(spec.DeviceID, spec.ModuleID))
+	s.moduleKeys.insert(ModuleKey(spec.DeviceID, spec.ModuleID))
 	return m, nil
 }
 
@@ -167,6 +167,6 @@ func (s *Store) DeleteModule(deviceID, moduleID, ifMatch string) (err error) {
 		return preconditionFailed("module")
 	}
 	delete(r.modules, moduleID)
-	s.moduleKeys = removeKey(s.moduleKeys, ModuleKey(deviceID, moduleID))
+	s.moduleKeys.remove(ModuleKey(deviceID, moduleID))
 	return nil
 }

@@ -238,15 +238,11 @@ func (s *Store) load() error {
 			return fmt.Errorf("registry: the stored record under %q is device %q", k, r.dev.DeviceID)
 		}
 		s.devices[r.dev.DeviceID] = r
-		s.deviceKeys = append(s.deviceKeys, r.dev.DeviceID) // ForEach goes in key order
+		s.deviceKeys.insert(r.dev.DeviceID)
 		for id := range r.modules {
-			s.moduleKeys = append(s.moduleKeys, ModuleKey(r.dev.DeviceID, id))
+			s.moduleKeys.insert(ModuleKey(r.dev.DeviceID, id))
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	slices.Sort(s.moduleKeys)
-	return nil
+	return err
 }

@@ -3,7 +3,6 @@ package registry
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +19,8 @@ type Store struct {
 
 	mu         sync.RWMutex
 	devices    map[string]*deviceRecord
-	deviceKeys []string // sorted device ids
-	moduleKeys []string // sorted ModuleKey(deviceID, moduleID)
+	deviceKeys keyIndex // device ids, ordered
+	moduleKeys keyIndex // ModuleKey(deviceID, moduleID), ordered
 	seq        uint64   // source of ETags and generation ids
 	connected  int      // devices whose ConnectionState is Connected
 }
@@ -50,7 +49,7 @@ func New(opts *Options) *Store {
 
 // Open returns a Store holding what Options.DB kept (empty without one).
 func Open(opts *Options) (*Store, error) {
-	s := &Store{now: time.Now, devices: make(map[string]*deviceRecord)}
+	s := &Store{now: time.Now, devices: make(map[string]*deviceRecord), deviceKeys: newKeyIndex(), moduleKeys: newKeyIndex()}
 	if opts != nil {
 		if opts.Now != nil {
 			s.now = opts.Now
@@ -96,22 +95,6 @@ func ModuleKey(deviceID, moduleID string) string {
 func SplitModuleKey(key string) (deviceID, moduleID string) {
 	deviceID, moduleID, _ = strings.Cut(key, "\x00")
 	return deviceID, moduleID
-}
-
-func insertKey(keys []string, k string) []string {
-	i, found := slices.BinarySearch(keys, k)
-	if found {
-		return keys
-	}
-	return slices.Insert(keys, i, k)
-}
-
-func removeKey(keys []string, k string) []string {
-	i, found := slices.BinarySearch(keys, k)
-	if !found {
-		return keys
-	}
-	return slices.Delete(keys, i, i+1)
 }
 
 // nextSeq returns a number never returned before by this store; mu held.
@@ -186,7 +169,7 @@ const scanBatch = 128
 // json.Number numbers); fn may keep and modify it. Devices changed during a
 // scan are seen in their state when their batch is read.
 func (s *Store) Scan(after string, fn func(key string, twinDoc map[string]any) bool) {
-	s.scan(after, func() []string { return s.deviceKeys }, func(key string) map[string]any {
+	s.scan(after, func() keyIndex { return s.deviceKeys }, func(key string) map[string]any {
 		r := s.devices[key]
 		if r == nil {
 			return nil
@@ -197,7 +180,7 @@ func (s *Store) Scan(after string, fn func(key string, twinDoc map[string]any) b
 
 // ScanModules is Scan over module twins, keyed by ModuleKey.
 func (s *Store) ScanModules(after string, fn func(key string, twinDoc map[string]any) bool) {
-	s.scan(after, func() []string { return s.moduleKeys }, func(key string) map[string]any {
+	s.scan(after, func() keyIndex { return s.moduleKeys }, func(key string) map[string]any {
 		d, m := SplitModuleKey(key)
 		r := s.devices[d]
 		if r == nil || r.modules[m] == nil {
@@ -207,7 +190,7 @@ func (s *Store) ScanModules(after string, fn func(key string, twinDoc map[string
 	}, fn)
 }
 
-func (s *Store) scan(after string, keys func() []string, doc func(string) map[string]any, fn func(string, map[string]any) bool) {
+func (s *Store) scan(after string, keys func() keyIndex, doc func(string) map[string]any, fn func(string, map[string]any) bool) {
 	type item struct {
 		key string
 		doc map[string]any
@@ -215,18 +198,18 @@ func (s *Store) scan(after string, keys func() []string, doc func(string) map[st
 	batch := make([]item, 0, scanBatch)
 	for {
 		batch = batch[:0]
+		more := false
 		s.mu.RLock()
-		ks := keys()
-		i, found := slices.BinarySearch(ks, after)
-		if found {
-			i++
-		}
-		for ; i < len(ks) && len(batch) < scanBatch; i++ {
-			if d := doc(ks[i]); d != nil {
-				batch = append(batch, item{ks[i], d})
+		keys().after(after, func(k string) bool {
+			if len(batch) == scanBatch {
+				more = true
+				return false
 			}
-		}
-		more := i < len(ks)
+			if d := doc(k); d != nil {
+				batch = append(batch, item{k, d})
+			}
+			return true
+		})
 		s.mu.RUnlock()
 		for _, it := range batch {
 			if !fn(it.key, it.doc) {
