@@ -691,7 +691,8 @@ func testSimulate(t *testing.T, transport string) {
 		}, 20*time.Second, 50*time.Millisecond, "the simulated device answers methods")
 		assert.Equal(t, 202, resp.Status)
 		assert.JSONEq(t, `{"ok":true}`, string(resp.Payload))
-		resp, err = mc.Invoke(bg, "sim-000", &methods.Request{MethodName: "ping", Payload: json.RawMessage(`{"n":1}`), ResponseTimeout: 5 * time.Second})
+		// sim-000 may still be subscribing: the hub waits for it.
+		resp, err = mc.Invoke(bg, "sim-000", &methods.Request{MethodName: "ping", Payload: json.RawMessage(`{"n":1}`), ConnectTimeout: 10 * time.Second, ResponseTimeout: 5 * time.Second})
 		require.NoError(t, err)
 		assert.Equal(t, 200, resp.Status)
 		assert.JSONEq(t, `{"method":"ping","payload":{"n":1}}`, string(resp.Payload))
