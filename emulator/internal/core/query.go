@@ -15,6 +15,11 @@ func (m moduleTwins) Scan(after string, fn func(key string, doc map[string]any) 
 	m.store.ScanModules(after, fn)
 }
 
+// ScanMatching implements query.MatchScanner.
+func (m moduleTwins) ScanMatching(after string, match func(map[string]any) bool, fn func(key string, doc map[string]any) bool) {
+	m.store.ScanModulesMatching(after, match, fn)
+}
+
 // QueryTwins runs one page of a query over the device or module twins,
 // from continuation ("" for the first page), of at most maxItems rows (0
 // for the default). It returns the item type of the rows (the hub's

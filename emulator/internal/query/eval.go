@@ -25,6 +25,34 @@ func (q *Query) Matches(doc map[string]any) bool {
 	return eval(q.where, doc) == true
 }
 
+// whereOnViews reports whether the WHERE clause reads nothing a
+// MatchScanner's view leaves out: no $-property (such as $metadata or
+// $version) and not properties, properties.desired or
+// properties.reported as a whole, whose view lacks those two keys.
+func (q *Query) whereOnViews() bool {
+	ok := true
+	walk(q.where, func(e expr) {
+		pe, isPath := e.(*pathExpr)
+		if !isPath {
+			return
+		}
+		var names []string
+		for _, s := range pe.segs {
+			if s.isIndex {
+				break
+			}
+			if strings.HasPrefix(s.name, "$") {
+				ok = false
+			}
+			names = append(names, strings.ToLower(s.name))
+		}
+		if len(names) >= 1 && names[0] == "properties" && (len(names) == 1 || len(names) == 2 && (names[1] == "desired" || names[1] == "reported")) && len(names) == len(pe.segs) {
+			ok = false
+		}
+	})
+	return ok
+}
+
 // lookup reads the property the path names. It returns undefined when any step
 // is missing or of the wrong type, and the document's own spelling of the last
 // property name (names match case-insensitively, as in the hub, where

@@ -25,6 +25,35 @@ type Store interface {
 	Scan(after string, fn func(key string, doc map[string]any) bool)
 }
 
+// MatchScanner is a Store that tests a WHERE clause itself, on a view of
+// each document it need not build (the registry evaluates it on the
+// twin's own state under its lock), and builds documents only for the
+// matches. The view holds every field of the document except the
+// $metadata and $version of properties.desired and properties.reported;
+// the engine uses it only for conditions that do not read those.
+type MatchScanner interface {
+	// ScanMatching is Scan over the documents match accepts; match must
+	// neither keep nor modify the view it is given.
+	ScanMatching(after string, match func(view map[string]any) bool, fn func(key string, doc map[string]any) bool)
+}
+
+// scanMatches calls fn with each document after after that q's WHERE
+// clause accepts, in key order, until fn returns false: through the
+// store's MatchScanner when it has one and the condition allows, otherwise
+// by testing each document.
+func scanMatches(q *Query, store Store, after string, fn func(key string, doc map[string]any) bool) {
+	if ms, ok := store.(MatchScanner); ok && q.where != nil && q.whereOnViews() {
+		ms.ScanMatching(after, q.Matches, fn)
+		return
+	}
+	store.Scan(after, func(key string, doc map[string]any) bool {
+		if !q.Matches(doc) {
+			return true
+		}
+		return fn(key, doc)
+	})
+}
+
 // EngineOptions configures an Engine. A nil *EngineOptions accepts the
 // defaults.
 type EngineOptions struct {
@@ -121,10 +150,7 @@ func (e *Engine) Page(q *Query, store Store, continuation string, maxItems int) 
 // scanPage collects up to limit matching documents after cur.after and looks
 // one match further to learn whether another page exists.
 func (e *Engine) scanPage(q *Query, store Store, cur cursor, limit int, res *Result) (last string, more bool, err error) {
-	store.Scan(cur.after, func(key string, doc map[string]any) bool {
-		if !q.Matches(doc) {
-			return true
-		}
+	scanMatches(q, store, cur.after, func(key string, doc map[string]any) bool {
 		if len(res.Items) == limit {
 			more = true
 			return false
@@ -141,7 +167,7 @@ func (e *Engine) scanPage(q *Query, store Store, cur cursor, limit int, res *Res
 }
 
 func (e *Engine) aggregatePage(q *Query, store Store, cur cursor, limit int, res *Result) (last string, more bool, err error) {
-	groups, err := q.aggregateGroups(func(fn func(string, map[string]any) bool) { store.Scan("", fn) })
+	groups, err := q.aggregateGroups(func(fn func(string, map[string]any) bool) { scanMatches(q, store, "", fn) })
 	if err != nil {
 		return "", false, err
 	}

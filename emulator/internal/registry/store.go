@@ -169,10 +169,23 @@ const scanBatch = 128
 // json.Number numbers); fn may keep and modify it. Devices changed during a
 // scan are seen in their state when their batch is read.
 func (s *Store) Scan(after string, fn func(key string, twinDoc map[string]any) bool) {
-	s.scan(after, func() keyIndex { return s.deviceKeys }, func(key string) map[string]any {
+	s.ScanMatching(after, nil, fn)
+}
+
+// ScanMatching is Scan over the devices match accepts (nil: all). match
+// sees each twin as a view, under the store's read lock: the document's
+// fields, except the $metadata and $version of the desired and reported
+// properties, in maps the store shares with the view — match must neither
+// keep nor modify anything it reads. Only the documents match accepts are
+// built, which is what makes a selective query cheap.
+func (s *Store) ScanMatching(after string, match func(view map[string]any) bool, fn func(key string, twinDoc map[string]any) bool) {
+	s.scan(after, func() keyIndex { return s.deviceKeys }, match, func(key string, v *twinView) map[string]any {
 		r := s.devices[key]
 		if r == nil {
 			return nil
+		}
+		if v != nil {
+			return v.device(r)
 		}
 		return deviceTwinDoc(r)
 	}, fn)
@@ -180,32 +193,58 @@ func (s *Store) Scan(after string, fn func(key string, twinDoc map[string]any) b
 
 // ScanModules is Scan over module twins, keyed by ModuleKey.
 func (s *Store) ScanModules(after string, fn func(key string, twinDoc map[string]any) bool) {
-	s.scan(after, func() keyIndex { return s.moduleKeys }, func(key string) map[string]any {
+	s.ScanModulesMatching(after, nil, fn)
+}
+
+// ScanModulesMatching is ScanMatching over module twins.
+func (s *Store) ScanModulesMatching(after string, match func(view map[string]any) bool, fn func(key string, twinDoc map[string]any) bool) {
+	s.scan(after, func() keyIndex { return s.moduleKeys }, match, func(key string, v *twinView) map[string]any {
 		d, m := SplitModuleKey(key)
 		r := s.devices[d]
 		if r == nil || r.modules[m] == nil {
 			return nil
 		}
+		if v != nil {
+			return v.module(r.modules[m])
+		}
 		return moduleTwinDoc(r, r.modules[m])
 	}, fn)
 }
 
-func (s *Store) scan(after string, keys func() keyIndex, doc func(string) map[string]any, fn func(string, map[string]any) bool) {
+// scanBudget is how many twins a scan examines per read lock, matched or
+// not, so that a selective scan does not hold writers off either.
+const scanBudget = 1024
+
+// scan walks keys after after in batches: per read lock, up to scanBatch
+// documents for fn, from at most scanBudget twins examined. doc builds a
+// twin's document, or with a view its view.
+func (s *Store) scan(after string, keys func() keyIndex, match func(map[string]any) bool, doc func(string, *twinView) map[string]any, fn func(string, map[string]any) bool) {
 	type item struct {
 		key string
 		doc map[string]any
 	}
+	var view *twinView
+	if match != nil {
+		view = newTwinView()
+	}
 	batch := make([]item, 0, scanBatch)
 	for {
 		batch = batch[:0]
-		more := false
+		more, examined, seen := false, 0, after
 		s.mu.RLock()
 		keys().after(after, func(k string) bool {
-			if len(batch) == scanBatch {
+			if len(batch) == scanBatch || examined == scanBudget {
 				more = true
 				return false
 			}
-			if d := doc(k); d != nil {
+			examined++
+			seen = k
+			if match != nil {
+				if v := doc(k, view); v == nil || !match(v) {
+					return true
+				}
+			}
+			if d := doc(k, nil); d != nil {
 				batch = append(batch, item{k, d})
 			}
 			return true
@@ -215,11 +254,11 @@ func (s *Store) scan(after string, keys func() keyIndex, doc func(string) map[st
 			if !fn(it.key, it.doc) {
 				return
 			}
-			after = it.key
 		}
-		if !more || len(batch) == 0 {
+		if !more {
 			return
 		}
+		after = seen
 	}
 }
 
