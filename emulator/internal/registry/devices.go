@@ -126,7 +126,6 @@ func (s *Store) createDeviceLocked(spec DeviceSpec, status string) (*deviceRecor
 			DeviceScope:     spec.DeviceScope,
 			ParentScopes:    slices.Clone(spec.ParentScopes),
 		},
-		modules: make(map[string]*moduleRecord),
 	}
 	if spec.IotEdge {
 		r.dev.DeviceScope = edgeScope(r.dev)

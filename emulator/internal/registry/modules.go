@@ -96,6 +96,9 @@ func (s *Store) createModuleLocked(r *deviceRecord, spec ModuleSpec) (*moduleRec
 		Auth:            auth,
 	}}
 	m.twin = s.newTwin()
+	if r.modules == nil {
+		r.modules = make(map[string]*moduleRecord, 1) // most devices have none
+	}
 	r.modules[spec.ModuleID] = m
 	s.moduleKeys.insert(ModuleKey(spec.DeviceID, spec.ModuleID))
 	return m, nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/iotkit-go/iothub/emulator/internal/persist"
+	"strings"
 )
 
 // Buckets of the state directory the registry keeps: one record per device
@@ -153,8 +154,8 @@ func metaToJSON(n *metaNode) *metaJSON {
 	out := &metaJSON{Updated: n.updated, Version: n.version}
 	if len(n.children) > 0 {
 		out.Children = make(map[string]*metaJSON, len(n.children))
-		for k, c := range n.children {
-			out.Children[k] = metaToJSON(c)
+		for _, c := range n.children {
+			out.Children[c.name] = metaToJSON(c.node)
 		}
 	}
 	return out
@@ -213,10 +214,11 @@ func metaFromJSON(n *metaJSON) *metaNode {
 	}
 	out := &metaNode{updated: n.Updated, version: n.Version}
 	if len(n.Children) > 0 {
-		out.children = make(map[string]*metaNode, len(n.Children))
+		out.children = make([]metaChild, 0, len(n.Children))
 		for k, c := range n.Children {
-			out.children[k] = metaFromJSON(c)
+			out.children = append(out.children, metaChild{k, metaFromJSON(c)})
 		}
+		slices.SortFunc(out.children, func(a, b metaChild) int { return strings.Compare(a.name, b.name) })
 	}
 	return out
 }
