@@ -88,10 +88,36 @@ func BenchmarkTelemetryReaders(b *testing.B) {
 	}
 }
 
-// benchHub is an emulator holding the benchmark's events.
+// benchHub is a hub holding the benchmark's events: where and how the
+// readers reach it, so that they can run in the emulator's process or in
+// one of their own.
 type benchHub struct {
-	e      *emulator.Emulator
-	events int
+	EventHubConnectionString string
+	HostName                 string // host:port of the emulator (plain TCP)
+	HubName                  string
+	PartitionIDs             []string
+	OwnerName, OwnerKey      string // the iothubowner policy, for the bare readers' SASL PLAIN
+	Events                   int
+}
+
+// targetOf describes the hub e holding events.
+func targetOf(e *emulator.Emulator, events int) (*benchHub, error) {
+	owner, ok := policyNamed(e, "iothubowner")
+	if !ok {
+		return nil, fmt.Errorf("no iothubowner policy")
+	}
+	return &benchHub{
+		EventHubConnectionString: e.EventHubConnectionString(), HostName: e.HostName(), HubName: e.HubName(),
+		PartitionIDs: e.PartitionIDs(), OwnerName: owner.Name, OwnerKey: owner.PrimaryKey, Events: events,
+	}, nil
+}
+
+// benchEventCount is how many events a run reads: -short reads fewer.
+func benchEventCount() int {
+	if testing.Short() {
+		return benchEventsShort
+	}
+	return benchEvents
 }
 
 // newBenchHub starts an emulator and fills its 4 partitions with 1 KB
@@ -99,19 +125,34 @@ type benchHub struct {
 // as a log line.
 func newBenchHub(b *testing.B) *benchHub {
 	b.Helper()
-	n := benchEvents
-	if testing.Short() {
-		n = benchEventsShort
+	n := benchEventCount()
+	e := startHub(b, benchPartitions, benchDeviceIDs()...)
+	devices := connect(b, e, benchDeviceIDs()...)
+	began := time.Now()
+	if err := fill(devices, n); err != nil {
+		b.Fatal(err)
 	}
+	b.Logf("ingest: %d events of %d B from %d devices in %s (%.0f events/s)", n, benchEventSize, len(devices), time.Since(began).Round(time.Millisecond), float64(n)/time.Since(began).Seconds())
+	h, err := targetOf(e, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+// benchDeviceIDs are the ids of the devices that send the events.
+func benchDeviceIDs() []string {
 	ids := make([]string, benchDevices)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("bench-device-%02d", i)
 	}
-	e := startHub(b, benchPartitions, ids...)
-	devices := connect(b, e, ids...)
+	return ids
+}
+
+// fill sends n 1 KB events from devices, all at once.
+func fill(devices []*emulator.SimulatedDevice, n int) error {
 	body := make([]byte, benchEventSize)
 	props := map[string]string{"temperatureAlert": "false"}
-	began := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(devices))
 	for i, d := range devices {
@@ -132,11 +173,7 @@ func newBenchHub(b *testing.B) *benchHub {
 	}
 	wg.Wait()
 	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
-	b.Logf("ingest: %d events of %d B from %d devices in %s (%.0f events/s)", n, benchEventSize, len(devices), time.Since(began).Round(time.Millisecond), float64(n)/time.Since(began).Seconds())
-	return &benchHub{e: e, events: n}
+	return <-errs
 }
 
 // measure runs read once per iteration, each reading every event, and
@@ -160,7 +197,7 @@ func (h *benchHub) measure(b *testing.B, read func(ctx context.Context) error) {
 	elapsed := time.Since(began)
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
-	total := float64(h.events * b.N)
+	total := float64(h.Events * b.N)
 	b.ReportMetric(total/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/event")
 }
@@ -185,7 +222,7 @@ func (c *counter) add(k int) {
 // for the default, 1 for the layout azeventhubs uses, which shows what the
 // Processor itself costs apart from how its receivers share connections.
 func readWithOurProcessor(ctx context.Context, h *benchHub, connections int) error {
-	consumer, err := eventhub.NewConsumerFromConnectionString(h.e.EventHubConnectionString(), &eventhub.ConsumerOptions{Connections: connections})
+	consumer, err := eventhub.NewConsumerFromConnectionString(h.EventHubConnectionString, &eventhub.ConsumerOptions{Connections: connections})
 	if err != nil {
 		return err
 	}
@@ -200,7 +237,7 @@ func readWithOurProcessor(ctx context.Context, h *benchHub, connections int) err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &counter{want: int64(h.events), cancel: cancel}
+	c := &counter{want: int64(h.Events), cancel: cancel}
 	err = p.Run(ctx, eventhub.HandlerFunc(func(_ context.Context, _ *eventhub.PartitionContext, events []*eventhub.Event) error {
 		c.add(len(events))
 		return nil
@@ -215,7 +252,7 @@ func readWithOurProcessor(ctx context.Context, h *benchHub, connections int) err
 // (greedy balancing, one owner), checkpointing each partition every 1,000
 // events into an in-memory store.
 func readWithAzeventhubs(ctx context.Context, h *benchHub) error {
-	cc, err := azeventhubs.NewConsumerClientFromConnectionString(h.e.EventHubConnectionString(), "", azeventhubs.DefaultConsumerGroup, nil)
+	cc, err := azeventhubs.NewConsumerClientFromConnectionString(h.EventHubConnectionString, "", azeventhubs.DefaultConsumerGroup, nil)
 	if err != nil {
 		return err
 	}
@@ -230,7 +267,7 @@ func readWithAzeventhubs(ctx context.Context, h *benchHub) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &counter{want: int64(h.events), cancel: cancel}
+	c := &counter{want: int64(h.Events), cancel: cancel}
 	runDone := make(chan error, 1)
 	go func() { runDone <- p.Run(ctx) }()
 	var wg sync.WaitGroup
@@ -284,18 +321,14 @@ func readWithAzeventhubs(ctx context.Context, h *benchHub) error {
 // the 4 partitions) is what our Consumer does by default, the baseline
 // for how much our Processor adds on the same layout.
 func readWithBareReceivers(ctx context.Context, h *benchHub, connections int) error {
-	owner, ok := policyNamed(h.e, "iothubowner")
-	if !ok {
-		return fmt.Errorf("no iothubowner policy")
-	}
-	password, err := auth.SignSAS(h.e.HostName(), owner.Name, owner.PrimaryKey, time.Now().Add(time.Hour))
+	password, err := auth.SignSAS(h.HostName, h.OwnerName, h.OwnerKey, time.Now().Add(time.Hour))
 	if err != nil {
 		return err
 	}
 	sessions := make([]*amqp.Session, connections)
 	for i := range sessions {
-		conn, err := amqp.Dial(ctx, "amqp://"+h.e.HostName(), &amqp.ConnOptions{
-			SASLType: amqp.SASLTypePlain(owner.Name+"@sas.root."+h.e.HubName(), password),
+		conn, err := amqp.Dial(ctx, "amqp://"+h.HostName, &amqp.ConnOptions{
+			SASLType: amqp.SASLTypePlain(h.OwnerName+"@sas.root."+h.HubName, password),
 		})
 		if err != nil {
 			return err
@@ -307,11 +340,11 @@ func readWithBareReceivers(ctx context.Context, h *benchHub, connections int) er
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &counter{want: int64(h.events), cancel: cancel}
+	c := &counter{want: int64(h.Events), cancel: cancel}
 	var wg sync.WaitGroup
 	var firstErr atomic.Pointer[error]
-	for i, pid := range h.e.PartitionIDs() {
-		r, err := sessions[i%connections].NewReceiver(ctx, h.e.HubName()+"/ConsumerGroups/$Default/Partitions/"+pid, &amqp.ReceiverOptions{
+	for i, pid := range h.PartitionIDs {
+		r, err := sessions[i%connections].NewReceiver(ctx, h.HubName+"/ConsumerGroups/$Default/Partitions/"+pid, &amqp.ReceiverOptions{
 			SettlementMode: amqp.ReceiverSettleModeFirst.Ptr(),
 			Credit:         300,
 			Filters:        []amqp.LinkFilter{amqp.NewSelectorFilter("amqp.annotation.x-opt-offset > '-1'")},
