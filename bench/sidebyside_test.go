@@ -15,7 +15,9 @@ package bench
 //	cd bench && go test -run '^$' -bench SideBySide -benchtime 1x -v
 //
 // IOTHUB_BENCH_ROUNDS sets the rounds (default 5; -short: 2 rounds of
-// 20,000 events).
+// 20,000 events); IOTHUB_BENCH_CPUPROFILE=/tmp/x makes each reader write
+// its CPU profile to /tmp/x.<reader>.pprof (the last round's stays), for
+// go tool pprof.
 
 import (
 	"bufio"
@@ -25,6 +27,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +46,7 @@ const (
 	envTarget  = "IOTHUB_BENCH_TARGET" // reader: the hub, as JSON
 	envReader  = "IOTHUB_BENCH_READER" // reader: which one
 	envRounds  = "IOTHUB_BENCH_ROUNDS"
+	envProfile = "IOTHUB_BENCH_CPUPROFILE" // reader: write a CPU profile to <this>.<reader>.pprof
 	hubReady   = "READY "
 	readerDone = "DONE "
 )
@@ -113,6 +117,19 @@ func runReader() int {
 	if i < 0 {
 		fmt.Fprintln(os.Stderr, "reader: no reader named", os.Getenv(envReader))
 		return 2
+	}
+	if prefix := os.Getenv(envProfile); prefix != "" {
+		f, err := os.Create(prefix + "." + telemetryReaders[i].name + ".pprof")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "reader:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "reader:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
