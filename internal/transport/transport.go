@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -243,7 +244,11 @@ func (p *Pipeline) attempt(ctx context.Context, req *Request, body []byte, reque
 	if err != nil {
 		return nil, fmt.Errorf("iothub: getting a token for %s: %w", p.host, err)
 	}
+	// The body is read here, not by resty: resty would test the answer's
+	// Content-Type against its JSON and XML regular expressions on every
+	// response, for a decoding this pipeline does itself.
 	r := p.client.R().
+		SetDoNotParseResponse(true).
 		SetContext(ctx).
 		SetHeader("Authorization", auth.AuthorizationHeader(tok)).
 		SetHeader("Request-Id", requestID).
@@ -281,14 +286,24 @@ func (p *Pipeline) attempt(ctx context.Context, req *Request, body []byte, reque
 			slog.String("request_id", requestID))
 		return nil, err
 	}
+	raw := resp.RawBody()
+	respBody, err := io.ReadAll(raw)
+	raw.Close()
+	if err != nil {
+		err = fmt.Errorf("iothub: %s %s: reading the answer: %w", req.Method, req.Path, err)
+		p.log(ctx, "iothub: request failed", slog.String("method", req.Method), slog.String("path", req.Path),
+			slog.Int("attempt", attempt+1), slog.Duration("elapsed", time.Since(start)), slog.String("error", err.Error()),
+			slog.String("request_id", requestID))
+		return nil, err
+	}
 	status := resp.StatusCode()
 	p.log(ctx, "iothub: request", slog.String("method", req.Method), slog.String("path", req.Path),
 		slog.Int("status", status), slog.Int("attempt", attempt+1), slog.Duration("elapsed", elapsed),
 		slog.String("request_id", requestID))
 	if (status < 200 || status > 299) && !slices.Contains(req.Statuses, status) {
-		return nil, DecodeError(status, resp.Header(), resp.Body())
+		return nil, DecodeError(status, resp.Header(), respBody)
 	}
-	return &Response{StatusCode: status, Header: resp.Header(), Body: resp.Body()}, nil
+	return &Response{StatusCode: status, Header: resp.Header(), Body: respBody}, nil
 }
 
 func (p *Pipeline) log(ctx context.Context, msg string, attrs ...slog.Attr) {
