@@ -186,10 +186,6 @@ func (sec *section) render(withVersion bool) map[string]any {
 	return out
 }
 
-func thumbprintDoc(a Auth) map[string]any {
-	return map[string]any{"primaryThumbprint": nilIfEmpty(a.PrimaryThumbprint), "secondaryThumbprint": nilIfEmpty(a.SecondaryThumbprint)}
-}
-
 func nilIfEmpty(s string) any {
 	if s == "" {
 		return nil
@@ -197,34 +193,30 @@ func nilIfEmpty(s string) any {
 	return s
 }
 
-func (t *twinState) fill(doc map[string]any) {
-	doc["etag"] = t.etag
-	doc["version"] = t.version
-	if len(t.tags) > 0 {
-		doc["tags"] = copyObject(t.tags)
-	}
-	doc["properties"] = map[string]any{
-		"desired":  t.desired.render(true),
-		"reported": t.reported.render(false),
-	}
-}
-
 // deviceTwinDoc is the Twin object of the swagger for a device; mu held.
 func deviceTwinDoc(r *deviceRecord) map[string]any {
+	return writeDeviceTwin(make(map[string]any, 20), r, nil)
+}
+
+// moduleTwinDoc is the Twin object of the swagger for a module of r; mu
+// held.
+func moduleTwinDoc(_ *deviceRecord, m *moduleRecord) map[string]any {
+	return writeModuleTwin(make(map[string]any, 16), m, nil)
+}
+
+// writeDeviceTwin writes the fields of a device's twin document into doc
+// and returns it: with v nil, a document of its own (objects copied, the
+// properties with their $metadata and $version); with a view, the
+// record's maps shared and the view's reused (see twinView). mu held.
+func writeDeviceTwin(doc map[string]any, r *deviceRecord, v *twinView) map[string]any {
 	d := &r.dev
-	doc := map[string]any{
-		"deviceId":                  d.DeviceID,
-		"deviceEtag":                d.ETag,
-		"status":                    d.Status,
-		"statusUpdateTime":          FormatTime(d.StatusUpdatedTime),
-		"connectionState":           d.ConnectionState,
-		"lastActivityTime":          FormatTime(d.LastActivityTime),
-		"cloudToDeviceMessageCount": int64(d.CloudToDeviceMessageCount),
-		"authenticationType":        d.Auth.Type,
-		"x509Thumbprint":            thumbprintDoc(d.Auth),
-		"modelId":                   r.twin.modelID,
-		"capabilities":              map[string]any{"iotEdge": d.IotEdge},
-	}
+	writeTwin(doc, &r.twin, d.Auth, d.ETag, d.ConnectionState, d.LastActivityTime, d.CloudToDeviceMessageCount, v)
+	doc["deviceId"] = d.DeviceID
+	doc["status"] = d.Status
+	doc["statusUpdateTime"] = FormatTime(d.StatusUpdatedTime)
+	caps := v.capsObject()
+	caps["iotEdge"] = d.IotEdge
+	doc["capabilities"] = caps
 	if d.StatusReason != "" {
 		doc["statusReason"] = d.StatusReason
 	}
@@ -238,28 +230,49 @@ func deviceTwinDoc(r *deviceRecord) map[string]any {
 		}
 		doc["parentScopes"] = ps
 	}
-	r.twin.fill(doc)
 	return doc
 }
 
-// moduleTwinDoc is the Twin object of the swagger for a module; mu held.
-func moduleTwinDoc(r *deviceRecord, m *moduleRecord) map[string]any {
+// writeModuleTwin is writeDeviceTwin for a module.
+func writeModuleTwin(doc map[string]any, m *moduleRecord, v *twinView) map[string]any {
 	md := &m.mod
-	doc := map[string]any{
-		"deviceId":                  md.DeviceID,
-		"moduleId":                  md.ModuleID,
-		"deviceEtag":                md.ETag,
-		"status":                    StatusEnabled,
-		"statusUpdateTime":          FormatTime(time.Time{}),
-		"connectionState":           md.ConnectionState,
-		"lastActivityTime":          FormatTime(md.LastActivityTime),
-		"cloudToDeviceMessageCount": int64(md.CloudToDeviceMessageCount),
-		"authenticationType":        md.Auth.Type,
-		"x509Thumbprint":            thumbprintDoc(md.Auth),
-		"modelId":                   m.twin.modelID,
-	}
-	m.twin.fill(doc)
+	writeTwin(doc, &m.twin, md.Auth, md.ETag, md.ConnectionState, md.LastActivityTime, md.CloudToDeviceMessageCount, v)
+	doc["deviceId"] = md.DeviceID
+	doc["moduleId"] = md.ModuleID
+	doc["status"] = StatusEnabled
+	doc["statusUpdateTime"] = FormatTime(time.Time{})
 	return doc
+}
+
+// writeTwin writes the fields devices and modules share.
+func writeTwin(doc map[string]any, t *twinState, a Auth, etag, state string, lastActivity time.Time, c2d int, v *twinView) {
+	doc["deviceEtag"] = etag
+	doc["connectionState"] = state
+	doc["lastActivityTime"] = FormatTime(lastActivity)
+	doc["cloudToDeviceMessageCount"] = int64(c2d)
+	doc["authenticationType"] = a.Type
+	thumb := v.thumbObject()
+	thumb["primaryThumbprint"] = nilIfEmpty(a.PrimaryThumbprint)
+	thumb["secondaryThumbprint"] = nilIfEmpty(a.SecondaryThumbprint)
+	doc["x509Thumbprint"] = thumb
+	doc["modelId"] = t.modelID
+	doc["etag"] = t.etag
+	doc["version"] = t.version
+	props := v.propsObject()
+	if v == nil {
+		if len(t.tags) > 0 {
+			doc["tags"] = copyObject(t.tags)
+		}
+		props["desired"] = t.desired.render(true)
+		props["reported"] = t.reported.render(false)
+	} else {
+		if len(t.tags) > 0 {
+			doc["tags"] = t.tags
+		}
+		props["desired"] = t.desired.props
+		props["reported"] = t.reported.props
+	}
+	doc["properties"] = props
 }
 
 // twinLocked finds a twin; mu held.
