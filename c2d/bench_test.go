@@ -13,6 +13,7 @@ import (
 
 	"github.com/iotkit-go/iothub/auth"
 	"github.com/iotkit-go/iothub/c2d"
+	"github.com/iotkit-go/iothub/emulator"
 )
 
 // BenchmarkSend measures sends to a device whose simulated connection
@@ -28,16 +29,7 @@ func BenchmarkSend(b *testing.B) {
 			e, c := newHub(b, devices("d1"))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			dev := connect(b, e, "d1")
-			go func() {
-				for {
-					m, err := dev.ReceiveC2D(ctx)
-					if err != nil {
-						return
-					}
-					_ = m.Complete(ctx)
-				}
-			}()
+			completeAll(ctx, connect(b, e, "d1"))
 			body := make([]byte, 256)
 			require.NoError(b, c.Send(ctx, "d1", &c2d.Message{Body: body})) // open the link
 			b.ReportAllocs()
@@ -81,16 +73,7 @@ func BenchmarkSendBare(b *testing.B) {
 	e, _ := newHub(b, devices("d1"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dev := connect(b, e, "d1")
-	go func() {
-		for {
-			m, err := dev.ReceiveC2D(ctx)
-			if err != nil {
-				return
-			}
-			_ = m.Complete(ctx)
-		}
-	}()
+	completeAll(ctx, connect(b, e, "d1"))
 	var key string
 	for _, p := range e.Policies() {
 		if p.Name == "iothubowner" {
@@ -125,4 +108,17 @@ func BenchmarkSendBare(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// completeAll completes every C2D message of dev until ctx ends.
+func completeAll(ctx context.Context, dev *emulator.SimulatedDevice) {
+	go func() {
+		for {
+			m, err := dev.ReceiveC2D(ctx)
+			if err != nil {
+				return
+			}
+			_ = m.Complete(ctx)
+		}
+	}()
 }

@@ -2,17 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/Azure/go-amqp"
 
+	"github.com/iotkit-go/iothub"
 	"github.com/iotkit-go/iothub/auth"
 	"github.com/iotkit-go/iothub/internal/amqpconn"
+	"github.com/iotkit-go/iothub/internal/ids"
 )
 
 // noToken is the credential of an X.509 device over AMQP, which puts no
@@ -86,9 +86,7 @@ func (s *simulator) runAMQP(ctx context.Context, d *auth.DeviceConnectionString,
 
 // pair attaches the sender and receiver of a method or twin channel.
 func pair(ctx context.Context, sess *amqp.Session, addr, channel string) (*amqp.Sender, *amqp.Receiver, error) {
-	var id [8]byte
-	_, _ = rand.Read(id[:])
-	props := map[string]any{"com.microsoft:channel-correlation-id": channel + ":" + fmt.Sprintf("%x", id), "com.microsoft:api-version": "2021-04-12"}
+	props := map[string]any{"com.microsoft:channel-correlation-id": channel + ":" + ids.NewUUID(), "com.microsoft:api-version": iothub.DefaultAPIVersion}
 	snd, err := sess.NewSender(ctx, addr, &amqp.SenderOptions{Properties: props, SettlementMode: amqp.SenderSettleModeSettled.Ptr()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("attaching %s: %w", addr, err)
@@ -158,12 +156,10 @@ func (s *simulator) amqpTwin(ctx context.Context, sess *amqp.Session, base strin
 		return err
 	}
 	request := func(op, resource string, body []byte) error {
-		var id [16]byte
-		_, _ = rand.Read(id[:])
 		return snd.Send(ctx, &amqp.Message{
 			Data:        [][]byte{body},
 			Annotations: amqp.Annotations{"operation": op, "resource": resource},
-			Properties:  &amqp.MessageProperties{CorrelationID: strconv.Quote(fmt.Sprintf("%x", id))},
+			Properties:  &amqp.MessageProperties{CorrelationID: ids.NewUUID()},
 		}, nil)
 	}
 	if err := request("PUT", "/notifications/twin/properties/desired", []byte(" ")); err != nil {

@@ -35,11 +35,20 @@ func (s *simulator) runHTTPS(ctx context.Context, d *auth.DeviceConnectionString
 	if d.ModuleID != "" {
 		base += "/modules/" + url.PathEscape(d.ModuleID)
 	}
-	dev := &httpsDevice{d: d, base: base, client: &http.Client{
+	dev := &httpsDevice{d: d, base: base, resource: d.Resource(), client: &http.Client{
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: s.tlsFor(cert), MaxIdleConnsPerHost: 2},
 	}}
 	defer dev.client.CloseIdleConnections()
+	if !d.X509 {
+		// Tokens are signed once and reused until they near their expiry,
+		// not signed for every request.
+		cred, err := auth.NewSharedAccessKeyCredential("", d.SharedAccessKey.Reveal(), &auth.SharedAccessKeyCredentialOptions{TokenLifetime: simTokenLifetime})
+		if err != nil {
+			return err
+		}
+		dev.cred = cred
+	}
 	// The first request shows whether the device may connect at all.
 	if _, err := dev.pollC2D(ctx); err != nil {
 		return err
@@ -75,9 +84,11 @@ func (s *simulator) runHTTPS(ctx context.Context, d *auth.DeviceConnectionString
 
 // httpsDevice is one device's HTTPS requests.
 type httpsDevice struct {
-	d      *auth.DeviceConnectionString
-	base   string
-	client *http.Client
+	d        *auth.DeviceConnectionString
+	base     string
+	resource string          // what the device's tokens are for
+	cred     auth.Credential // nil for an X.509 device, whose certificate is its credential
+	client   *http.Client
 }
 
 // do sends one request and checks its status; headers are name, value
@@ -92,12 +103,12 @@ func (h *httpsDevice) call(ctx context.Context, method, path string, body []byte
 	if err != nil {
 		return nil, err
 	}
-	if !h.d.X509 {
-		tok, err := h.d.Token(time.Now().Add(simTokenLifetime))
+	if h.cred != nil {
+		tok, err := h.cred.Token(ctx, h.resource)
 		if err != nil {
 			return nil, err
 		}
-		req.Header.Set("Authorization", tok)
+		req.Header.Set("Authorization", auth.AuthorizationHeader(tok))
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

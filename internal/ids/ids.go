@@ -85,13 +85,20 @@ func argumentInvalid(format string, args ...any) error {
 // argument caught before any request is sent.
 func ArgumentInvalid(format string, args ...any) error { return argumentInvalid(format, args...) }
 
-// NewUUID returns a random (version 4) UUID in its text form, for request
-// and message ids.
-func NewUUID() string {
+// NewUUIDBytes returns a random (version 4) UUID as its 16 bytes, for
+// AMQP's uuid type.
+func NewUUIDBytes() [16]byte {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
+	return b
+}
+
+// NewUUID returns a random (version 4) UUID in its text form, for request
+// and message ids.
+func NewUUID() string {
+	b := NewUUIDBytes()
 	var out [36]byte
 	hex.Encode(out[0:8], b[0:4])
 	out[8] = '-'

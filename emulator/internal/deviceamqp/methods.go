@@ -2,7 +2,6 @@ package deviceamqp
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"strconv"
 
@@ -11,6 +10,8 @@ import (
 	"github.com/iotkit-go/iothub/emulator/internal/amqpserver"
 	"github.com/iotkit-go/iothub/emulator/internal/devicebound"
 	"github.com/iotkit-go/iothub/emulator/internal/sessions"
+	"github.com/iotkit-go/iothub/internal/amqpvalue"
+	"github.com/iotkit-go/iothub/internal/ids"
 )
 
 // The application properties of direct methods over AMQP.
@@ -81,20 +82,10 @@ func (id *identity) methodAnswer(d *amqpserver.Delivery) amqpserver.Outcome {
 
 // statusOf reads a status an SDK wrote as any integer type, or as text.
 func statusOf(v any) (int, bool) {
-	switch s := v.(type) {
-	case int32:
-		return int(s), true
-	case int64:
-		return int(s), true
-	case int:
-		return s, true
-	case int16:
-		return int(s), true
-	case uint32:
-		return int(s), true
-	case uint64:
-		return int(s), true
-	case string:
+	if n, ok := amqpvalue.Int64(v); ok {
+		return int(n), true
+	}
+	if s, ok := v.(string); ok {
 		n, err := strconv.Atoi(s)
 		return n, err == nil
 	}
@@ -105,10 +96,7 @@ func statusOf(v any) (int, bool) {
 // method link, with a fresh uuid correlation-id, and the call waits for
 // the answer with the same correlation-id, or ctx (the response time-out).
 func (id *identity) InvokeMethod(ctx context.Context, name string, payload json.RawMessage) (int, json.RawMessage, error) {
-	var corr amqp.UUID
-	_, _ = rand.Read(corr[:])
-	corr[6] = corr[6]&0x0f | 0x40 // version 4
-	corr[8] = corr[8]&0x3f | 0x80 // RFC 4122 variant
+	corr := amqp.UUID(ids.NewUUIDBytes())
 	ch := make(chan methodAnswer, 1)
 	key := corr.String()
 	id.mu.Lock()
