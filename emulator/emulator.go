@@ -284,7 +284,8 @@ func Start(ctx context.Context, opts *Options) (*Emulator, error) {
 		return nil, err
 	}
 	e.ports.Handle(listener.AMQP, func(c net.Conn) { _ = e.amqp.ServeConn(hub.BaseContext(), c) })
-	e.devices = devicehttp.New(hub, &devicehttp.Options{Logger: e.logger, Files: fileUploads{e.files}, PeerCertificates: listener.RequestPeerCertificates, RawHeader: listener.RequestHeaderBlock})
+	// A nil *fileupload.Uploads answers as a hub without linked storage.
+	e.devices = devicehttp.New(hub, &devicehttp.Options{Logger: e.logger, Files: e.files, PeerCertificates: listener.RequestPeerCertificates, RawHeader: listener.RequestHeaderBlock})
 	e.mqtt = devicemqtt.NewServer(mqttcore.New(hub), &devicemqtt.Options{Logger: e.logger, Now: hub.Now})
 	e.ports.Handle(listener.MQTT, func(c net.Conn) {
 		_ = e.mqtt.ServeConn(hub.BaseContext(), c, listener.PeerCertificates(c))

@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/iotkit-go/iothub/emulator/internal/core"
-	"github.com/iotkit-go/iothub/emulator/internal/devicehttp"
 	"github.com/iotkit-go/iothub/emulator/internal/fileupload"
 )
 
@@ -64,24 +62,6 @@ func transport(c *http.Client) policy.Transporter {
 		return nil
 	}
 	return c
-}
-
-// fileUploads serves the HTTPS device API's files endpoints with the
-// linked storage; a nil Uploads answers as a hub without storage does.
-type fileUploads struct{ u *fileupload.Uploads }
-
-// Start implements devicehttp.FileUploads.
-func (f fileUploads) Start(ctx context.Context, deviceID, blobName string) (devicehttp.FileUploadSAS, error) {
-	s, err := f.u.Start(ctx, deviceID, blobName)
-	if err != nil {
-		return devicehttp.FileUploadSAS{}, err
-	}
-	return devicehttp.FileUploadSAS{CorrelationID: s.CorrelationID, HostName: s.HostName, ContainerName: s.ContainerName, BlobName: s.BlobName, SASToken: s.SASToken}, nil
-}
-
-// Complete implements devicehttp.FileUploads.
-func (f fileUploads) Complete(ctx context.Context, deviceID string, r devicehttp.FileUploadResult) error {
-	return f.u.Complete(ctx, deviceID, fileupload.Result{CorrelationID: r.CorrelationID, IsSuccess: r.IsSuccess, StatusCode: r.StatusCode, StatusDescription: r.StatusDescription})
 }
 
 // GoString is String, for %#v.

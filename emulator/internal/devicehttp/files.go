@@ -7,38 +7,30 @@ import (
 	"net/http"
 
 	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/emulator/internal/fileupload"
 )
 
 // FileUploads is the hub's file upload service, which hands out blob SAS
 // URIs of its linked storage account and turns a device's notification
-// into a file upload notification. The device API parses and checks the
-// requests and answers what it returns; an *iothub.Error it returns is
-// answered as it is (status, code, message).
+// into a file upload notification: *fileupload.Uploads. The device API
+// parses and checks the requests and answers what it returns; an
+// *iothub.Error it returns is answered as it is (status, code, message).
 type FileUploads interface {
 	// Start answers POST /devices/{id}/files {"blobName":…}: where the
 	// device is to upload the blob.
-	Start(ctx context.Context, deviceID, blobName string) (FileUploadSAS, error)
+	Start(ctx context.Context, deviceID, blobName string) (fileupload.SAS, error)
 	// Complete answers POST /devices/{id}/files/notifications[/{correlationId}]
 	// {"correlationId","isSuccess","statusCode","statusDescription"}.
-	Complete(ctx context.Context, deviceID string, n FileUploadResult) error
+	Complete(ctx context.Context, deviceID string, r fileupload.Result) error
 }
 
-// FileUploadSAS is the answer to a file upload's start: the blob to upload
-// to, with a SAS token for it, and the correlation id of the upload.
-type FileUploadSAS struct {
+// sasJSON is the answer to a file upload's start, as the hub writes it.
+type sasJSON struct {
 	CorrelationID string `json:"correlationId"`
 	HostName      string `json:"hostName"`
 	ContainerName string `json:"containerName"`
 	BlobName      string `json:"blobName"`
 	SASToken      string `json:"sasToken"`
-}
-
-// FileUploadResult is a device's notification that an upload ended.
-type FileUploadResult struct {
-	CorrelationID     string `json:"correlationId"`
-	IsSuccess         bool   `json:"isSuccess"`
-	StatusCode        int    `json:"statusCode"`
-	StatusDescription string `json:"statusDescription"`
 }
 
 // maxFileRequestBytes bounds the JSON bodies of the files endpoints.
@@ -70,7 +62,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, deviceID s
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(sas)
+	b, err := json.Marshal(sasJSON{CorrelationID: sas.CorrelationID, HostName: sas.HostName, ContainerName: sas.ContainerName, BlobName: sas.BlobName, SASToken: sas.SASToken})
 	if err != nil {
 		return err
 	}
@@ -107,7 +99,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, r *http.Request, rt rout
 	if h.files == nil {
 		return errFileUploadNotConfigured()
 	}
-	res := FileUploadResult{CorrelationID: n.CorrelationID, IsSuccess: *n.IsSuccess, StatusCode: n.StatusCode, StatusDescription: n.StatusDescription}
+	res := fileupload.Result{CorrelationID: n.CorrelationID, IsSuccess: *n.IsSuccess, StatusCode: n.StatusCode, StatusDescription: n.StatusDescription}
 	if err := h.files.Complete(r.Context(), rt.key.DeviceID, res); err != nil {
 		return err
 	}

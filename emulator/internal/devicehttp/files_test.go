@@ -11,27 +11,28 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotkit-go/iothub"
+	"github.com/iotkit-go/iothub/emulator/internal/fileupload"
 )
 
 // fakeUploads records what the device API hands it.
 type fakeUploads struct {
 	mu        sync.Mutex
 	started   []string
-	completed []FileUploadResult
+	completed []fileupload.Result
 	err       error
 }
 
-func (f *fakeUploads) Start(_ context.Context, deviceID, blobName string) (FileUploadSAS, error) {
+func (f *fakeUploads) Start(_ context.Context, deviceID, blobName string) (fileupload.SAS, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return FileUploadSAS{}, f.err
+		return fileupload.SAS{}, f.err
 	}
 	f.started = append(f.started, deviceID+"/"+blobName)
-	return FileUploadSAS{CorrelationID: "corr-1", HostName: "127.0.0.1:10000", ContainerName: "uploads", BlobName: deviceID + "/" + blobName, SASToken: "?sv=x&sig=y"}, nil
+	return fileupload.SAS{CorrelationID: "corr-1", HostName: "127.0.0.1:10000", ContainerName: "uploads", BlobName: deviceID + "/" + blobName, SASToken: "?sv=x&sig=y"}, nil
 }
 
-func (f *fakeUploads) Complete(_ context.Context, deviceID string, n FileUploadResult) error {
+func (f *fakeUploads) Complete(_ context.Context, deviceID string, n fileupload.Result) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -61,7 +62,7 @@ func TestFileUploadEndpoints(t *testing.T) {
 	// The C# SDK's form: in the body.
 	status, _, body = s.do(http.MethodPost, "/devices/d1/files/notifications"+q, `{"correlationId":"corr-2","isSuccess":false,"statusCode":-1,"statusDescription":"broken"}`)
 	require.Equal(t, http.StatusNoContent, status, body)
-	assert.Equal(t, []FileUploadResult{
+	assert.Equal(t, []fileupload.Result{
 		{CorrelationID: "corr-1", IsSuccess: true, StatusCode: 200, StatusDescription: "done"},
 		{CorrelationID: "corr-2", IsSuccess: false, StatusCode: -1, StatusDescription: "broken"},
 	}, files.completed)
